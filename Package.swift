@@ -1,0 +1,64 @@
+// swift-tools-version: 6.0
+// The wallet ledger engine: a pure ledger core, segment-file storage, a local node, and the `wallet` CLI.
+import PackageDescription
+
+/// Release builds keep every precondition (no -Ounchecked): they guard money.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v5),
+]
+
+let package = Package(
+    name: "wallet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "wallet", targets: ["wallet"]),
+        .library(name: "LedgerCore", targets: ["LedgerCore"]),
+        .library(name: "Storage", targets: ["Storage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(
+            name: "LedgerCore",
+            dependencies: ["CChecksum", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Storage",
+            dependencies: ["LedgerCore", "CChecksum", "CLZ4"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Workload",
+            dependencies: ["LedgerCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Replica",
+            dependencies: ["LedgerCore", "Storage"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "wallet",
+            dependencies: [
+                "LedgerCore", "Storage", "Replica", "Workload",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "Workload"], swiftSettings: swiftSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
+        .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,44 @@
+// Hardware CRC32C (Castagnoli) and a prefetch hint, for the Swift targets.
+#ifndef CCHECKSUM_H
+#define CCHECKSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// CRC32C of `length` bytes, continuing from `crc` (pass 0 to start).
+/// Uses the SSE4.2 `crc32` instruction (8 bytes a step) when the CPU has it,
+/// and a slicing-by-8 table otherwise; both give the same value.
+uint32_t wallet_crc32c(uint32_t crc, const void *bytes, size_t length);
+
+/// 1 when the hardware path is in use, 0 for the table fallback.
+int wallet_crc32c_is_hardware(void);
+
+/// The portable table implementation, exposed so tests can check it against the hardware one.
+uint32_t wallet_crc32c_portable(uint32_t crc, const void *bytes, size_t length);
+
+/// Prefetch a cache line for reading and writing (locality: keep in all levels).
+static inline void wallet_prefetch_write(const void *address) {
+    __builtin_prefetch(address, 1, 3);
+}
+
+/// Prefetch a cache line for reading.
+static inline void wallet_prefetch_read(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
+/// Index of the last non-zero byte in [bytes, bytes + length), or -1 when all are zero.
+long wallet_last_nonzero_index(const void *bytes, size_t length);
+
+/// Offset of the first 32-bit word equal to `magic` at `word_offset` within each `stride`-byte slot
+/// of [bytes, bytes + length), or -1. Used to look for batch headers when scanning a segment.
+long wallet_find_magic(const void *bytes, size_t length, size_t stride, size_t word_offset, uint32_t magic, long start);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,125 @@
+// An open-addressing hash index from 128-bit ids to dense row numbers (accounts, transfers).
+import CChecksum
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One slot: two per cache line. A zero key marks an empty slot (id 0 is never valid).
+public struct IdIndexSlot {
+    var key: UInt128
+    var row: UInt32
+    var reserved0: UInt32
+    var reserved1: UInt64
+}
+
+/// Linear-probing hash map `id → row`, insert-only (ledger ids are never deleted).
+///
+/// Deterministic: the same inserts in the same order give the same table on every replica, and
+/// look-ups never depend on capacity. The hash is seeded (per cluster) so ids chosen to collide
+/// for one cluster do not collide for another. Load stays at most 3/4; the table doubles beyond.
+/// Like `Column`, it is a value holding a pointer, owned and freed by `LedgerState`.
+public struct IdIndex {
+    public static let rowNone = UInt32.max
+    static let loadNumerator = 3
+    static let loadDenominator = 4
+
+    private(set) var slots: UnsafeMutablePointer<IdIndexSlot>
+    private(set) var mask: Int
+    public private(set) var count: Int
+    let seed: UInt64
+
+    init(capacityHint: Int, seed: UInt64) {
+        var capacity = 16
+        while capacity * IdIndex.loadNumerator < capacityHint * IdIndex.loadDenominator { capacity *= 2 }
+        slots = IdIndex.allocateSlots(capacity)
+        mask = capacity - 1
+        count = 0
+        self.seed = seed
+    }
+
+    private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<IdIndexSlot> {
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "capacity is a power of two")
+        guard let raw = calloc(capacity, MemoryLayout<IdIndexSlot>.stride) else {
+            preconditionFailure("out of memory allocating an id index of \(capacity) slots")
+        }
+        return raw.bindMemory(to: IdIndexSlot.self, capacity: capacity)
+    }
+
+    func deallocate() { free(slots) }
+
+    public var capacity: Int { mask + 1 }
+
+    /// A 64-bit mix of the id (murmur3's finalizer applied twice): bijective in the low word, so
+    /// sequential ids spread evenly.
+    @inline(__always)
+    public func hash(_ key: UInt128) -> UInt64 {
+        let low = UInt64(truncatingIfNeeded: key)
+        let high = UInt64(truncatingIfNeeded: key >> 64)
+        return IdIndex.mix(low &+ IdIndex.mix(high ^ seed))
+    }
+
+    @inline(__always)
+    static func mix(_ value: UInt64) -> UInt64 {
+        var h = value
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
+    @inline(__always)
+    public func prefetch(hash: UInt64) {
+        wallet_prefetch_read(slots + (Int(truncatingIfNeeded: hash) & mask))
+    }
+
+    /// The row of `key`, or `rowNone`. `hash` must be `hash(key)`.
+    @inline(__always)
+    public func find(_ key: UInt128, hash: UInt64) -> UInt32 {
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let slot = slots[position]
+            if slot.key == key { return slot.row }
+            if slot.key == 0 { return IdIndex.rowNone }
+            position = (position + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    public func find(_ key: UInt128) -> UInt32 { find(key, hash: hash(key)) }
+
+    /// Inserts `key → row`; `key` must be non-zero and absent, and room reserved beforehand.
+    @inline(__always)
+    mutating func insert(_ key: UInt128, hash: UInt64, row: UInt32) {
+        precondition(key != 0, "id 0 marks empty slots")
+        precondition((count + 1) * IdIndex.loadDenominator <= capacity * IdIndex.loadNumerator, "reserve first")
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while slots[position].key != 0 {
+            precondition(slots[position].key != key, "id inserted twice")
+            position = (position + 1) & mask
+        }
+        slots[position] = IdIndexSlot(key: key, row: row, reserved0: 0, reserved1: 0)
+        count += 1
+    }
+
+    /// Grows (rehashing) until `additional` more inserts fit under the load limit.
+    mutating func reserve(additional: Int) {
+        let needed = count + additional
+        guard needed * IdIndex.loadDenominator > capacity * IdIndex.loadNumerator else { return }
+        var newCapacity = capacity
+        while needed * IdIndex.loadDenominator > newCapacity * IdIndex.loadNumerator { newCapacity *= 2 }
+        let old = slots
+        let oldCapacity = capacity
+        slots = IdIndex.allocateSlots(newCapacity)
+        mask = newCapacity - 1
+        count = 0
+        for position in 0..<oldCapacity where old[position].key != 0 {
+            let slot = old[position]
+            insert(slot.key, hash: hash(slot.key), row: slot.row)
+        }
+        free(old)
+    }
+}

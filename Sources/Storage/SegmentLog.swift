@@ -1,0 +1,190 @@
+// The append-only log of batches in preallocated, mmap'd segment files, with crash recovery.
+import LedgerCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A damaged batch before the tail: the log refuses to open rather than skip it.
+public struct LogCorruption: Error, CustomStringConvertible, Equatable {
+    public let segmentPath: String
+    public let offset: Int
+    /// The op expected at `offset`.
+    public let op: UInt64
+    public let reason: String
+
+    public var description: String {
+        "log corruption in \(segmentPath) at offset \(offset) (op \(op)): \(reason)"
+    }
+}
+
+/// A torn tail found and cut by recovery: the last batches of an interrupted write.
+public struct TailTruncation: Equatable, Sendable, CustomStringConvertible {
+    public let segmentPath: String
+    public let offset: Int
+    /// The first op that was cut (it was never acknowledged, or it is reported here if it was).
+    public let op: UInt64
+    public let reason: String
+
+    public var description: String {
+        "cut torn tail in \(segmentPath) at offset \(offset) (op \(op) onwards): \(reason)"
+    }
+}
+
+/// Where a batch lives: which segment (position in the open list) and at which byte offset.
+struct BatchLocation {
+    var segment: UInt32
+    var offset: UInt32
+}
+
+/// The log: batches with ops 1, 2, 3, ... in segment files `log/segment-NNNNNNNNNN.wlog`.
+///
+/// Invariants: ops are contiguous; each batch's `previousHeaderHash` is the hash of the batch
+/// before (the genesis hash before op 1); a batch never spans two segments; a segment is synced
+/// completely before the next one is created; at most `unsyncedBytesMax` bytes are appended past
+/// the last confirmed-durable offset, which bounds where a torn write can be. Not thread-safe:
+/// one writer appends; `PendingSync` values may be performed on another thread.
+public final class SegmentLog {
+    /// Bytes a writer may append past the last durable offset. Recovery treats damage inside this
+    /// window after the last valid batch as a torn write; damage before it is corruption.
+    public static let unsyncedBytesMax = 32 << 20
+
+    public let directoryPath: String
+    public let clusterId: UInt128
+    public let segmentSizeBytes: Int
+    public let isReadOnly: Bool
+
+    var segments: [MappedFile] = []
+    var locations: [BatchLocation] = []
+    public internal(set) var lastOp: UInt64 = 0
+    public internal(set) var lastHeaderHash: Hash256
+    /// Timestamp of the last record in the log (or of the last batch if it had none).
+    public internal(set) var lastRecordTimestampNs: UInt64 = 0
+    /// Set when recovery cut a torn tail.
+    public internal(set) var tailTruncation: TailTruncation?
+
+    var writeOffset = 0
+    var syncTakenOffset = 0
+    var durableOffset = 0
+
+    public init(directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int, readOnly: Bool = false) throws {
+        precondition(segmentSizeBytes >= Limits.segmentSizeBytesMin && segmentSizeBytes <= Limits.segmentSizeBytesMax)
+        precondition(segmentSizeBytes % 4096 == 0)
+        self.directoryPath = directoryPath
+        self.clusterId = clusterId
+        self.segmentSizeBytes = segmentSizeBytes
+        isReadOnly = readOnly
+        lastHeaderHash = Hash256.genesis(clusterId: clusterId)
+        if !readOnly { try Syscall.mkdir(directoryPath) }
+        try recover()
+    }
+
+    public var firstOp: UInt64 { 1 }
+    public var batchCount: Int { locations.count }
+    public var segmentCount: Int { segments.count }
+    public var segmentPaths: [String] { segments.map(\.path) }
+
+    static func segmentFileName(_ index: Int) -> String {
+        let digits = String(index)
+        return "segment-" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits + ".wlog"
+    }
+
+    // MARK: Reading
+
+    public func batch(op: UInt64) -> BatchView {
+        precondition(op >= 1 && op <= lastOp, "op \(op) is not in the log")
+        let location = locations[Int(op - 1)]
+        let segment = segments[Int(location.segment)]
+        let bytes = UnsafeRawBufferPointer(rebasing: segment.bytes[Int(location.offset)...])
+        return BatchView(validatedBytes: bytes)
+    }
+
+    /// Calls `body` with each batch from `startOp` through `lastOp`, in op order.
+    public func forEachBatch(from startOp: UInt64 = 1, _ body: (BatchView) throws -> Void) rethrows {
+        guard startOp <= lastOp else { return }
+        for op in max(startOp, 1)...lastOp { try body(batch(op: op)) }
+    }
+
+    // MARK: Writing
+
+    /// Copies a sealed batch into the log (not yet durable: see `takePendingSync`/`sync`).
+    /// Returns a view of the batch in its segment, valid while the log is open.
+    @discardableResult
+    public func append(_ batch: BatchView) throws -> BatchView {
+        precondition(!isReadOnly)
+        let header = batch.header
+        precondition(header.op == lastOp + 1, "ops are contiguous: expected \(lastOp + 1), got \(header.op)")
+        precondition(header.previousHeaderHash == lastHeaderHash, "the batch does not chain to the log's last header")
+        precondition(header.clusterId == clusterId, "the batch belongs to another cluster")
+        precondition(header.timestampNs > lastRecordTimestampNs, "timestamps must increase")
+        let sizeBytes = header.batchSizeBytes
+        precondition(writeOffset - durableOffset + sizeBytes <= SegmentLog.unsyncedBytesMax || segments.isEmpty,
+                     "more than unsyncedBytesMax appended past the durable offset: sync first")
+        if segments.isEmpty || writeOffset + sizeBytes > segmentSizeBytes {
+            try rotate(firstOp: header.op)
+        }
+        let segment = segments[segments.count - 1]
+        let destination = segment.base + writeOffset
+        destination.copyMemory(from: batch.bytes.baseAddress!, byteCount: sizeBytes)
+        locations.append(BatchLocation(segment: UInt32(segments.count - 1), offset: UInt32(writeOffset)))
+        writeOffset += sizeBytes
+        lastOp = header.op
+        lastHeaderHash = header.hash()
+        lastRecordTimestampNs = header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1)
+        return BatchView(validatedBytes: UnsafeRawBufferPointer(start: destination, count: sizeBytes))
+    }
+
+    /// Bytes appended but not yet confirmed durable.
+    public var unsyncedBytes: Int { writeOffset - durableOffset }
+
+    /// The appended range not yet handed to a syncer, or nil. Perform it (on any thread), then call
+    /// `confirmDurable(_:)` on the writer's thread before acknowledging what it covers.
+    public func takePendingSync() -> PendingSync? {
+        guard let segment = segments.last, writeOffset > syncTakenOffset else { return nil }
+        let pending = PendingSync(file: segment, offset: syncTakenOffset, endOffset: writeOffset, lastOp: lastOp)
+        syncTakenOffset = writeOffset
+        return pending
+    }
+
+    public func confirmDurable(_ sync: PendingSync) {
+        if sync.file === segments.last { durableOffset = max(durableOffset, sync.endOffset) }
+    }
+
+    /// Makes everything appended so far durable, on this thread.
+    public func sync() throws {
+        if let pending = takePendingSync() {
+            try pending.perform()
+            confirmDurable(pending)
+        }
+    }
+
+    /// Seals the current segment (synced whole) and creates the next, durably, before any batch goes in.
+    private func rotate(firstOp: UInt64) throws {
+        if !segments.isEmpty { try sync() }
+        let index = segments.count + 1
+        let path = directoryPath + "/" + SegmentLog.segmentFileName(index)
+        let file = try MappedFile(creating: path, sizeBytes: segmentSizeBytes)
+        let header = SegmentHeader(clusterId: clusterId, segmentIndex: UInt64(index), firstOp: firstOp, segmentSizeBytes: segmentSizeBytes)
+        file.base.storeBytes(of: header, as: SegmentHeader.self)
+        try file.syncAll()
+        try Syscall.fsyncDirectory(directoryPath)
+        segments.append(file)
+        writeOffset = Limits.segmentHeaderSizeBytes
+        syncTakenOffset = writeOffset
+        durableOffset = writeOffset
+    }
+}
+
+/// A range of a segment to make durable; safe to perform on another thread while appends go on.
+public struct PendingSync: @unchecked Sendable {
+    let file: MappedFile
+    let offset: Int
+    let endOffset: Int
+    /// The last op the range holds: acknowledged once this is durable.
+    public let lastOp: UInt64
+
+    public var byteCount: Int { endOffset - offset }
+
+    public func perform() throws {
+        try file.sync(offset: offset, count: endOffset - offset)
+    }
+}

@@ -1,0 +1,133 @@
+// Opening a log: check every segment and batch, cut a torn tail, refuse corruption before it.
+import CChecksum
+import LedgerCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SegmentLog {
+    /// Scans all segments in order and rebuilds the op → location table.
+    ///
+    /// A batch that fails any check (checksums, op, hash chain, cluster, timestamp) ends the scan.
+    /// It is a torn tail when it lies in the last segment and no valid batch header follows it
+    /// beyond the torn-write window (`unsyncedBytesMax`); the tail is then cut (zeroed, unless
+    /// read-only) and reported in `tailTruncation`. Anything else is `LogCorruption`.
+    func recover() throws {
+        let names = try Syscall.listDirectory(directoryPath).filter { $0.hasPrefix("segment-") && $0.hasSuffix(".wlog") }
+        for (position, name) in names.enumerated() {
+            guard name == SegmentLog.segmentFileName(position + 1) else {
+                throw LogCorruption(segmentPath: directoryPath + "/" + name, offset: 0, op: lastOp + 1,
+                                    reason: "segment files are not numbered 1, 2, 3, ...: expected \(SegmentLog.segmentFileName(position + 1))")
+            }
+        }
+        for (position, name) in names.enumerated() {
+            let path = directoryPath + "/" + name
+            let isLast = position == names.count - 1
+            let file = try MappedFile(path: path, writable: !isReadOnly)
+            if let problem = segmentHeaderProblem(file, index: position + 1) {
+                if isLast && !containsValidBatchHeader(file, from: Limits.segmentHeaderSizeBytes, to: file.sizeBytes) {
+                    // Crash while creating the segment: nothing was ever written to it.
+                    if !isReadOnly {
+                        try Syscall.unlink(path)
+                        try Syscall.fsyncDirectory(directoryPath)
+                    }
+                    tailTruncation = TailTruncation(segmentPath: path, offset: 0, op: lastOp + 1, reason: "incomplete new segment: \(problem)")
+                    break
+                }
+                throw LogCorruption(segmentPath: path, offset: 0, op: lastOp + 1, reason: problem)
+            }
+            segments.append(file)
+            writeOffset = try scanBatches(file, segmentPosition: position, isLast: isLast)
+        }
+        syncTakenOffset = writeOffset
+        durableOffset = writeOffset
+    }
+
+    private func segmentHeaderProblem(_ file: MappedFile, index: Int) -> String? {
+        if file.sizeBytes != segmentSizeBytes {
+            return "segment is \(file.sizeBytes) bytes, the data directory's segment size is \(segmentSizeBytes)"
+        }
+        if let problem = SegmentHeader.problem(in: file.bytes, clusterId: clusterId, segmentIndex: UInt64(index), segmentSizeBytes: segmentSizeBytes) {
+            return problem
+        }
+        let header = file.bytes.load(as: SegmentHeader.self)
+        if header.firstOp != lastOp + 1 { return "segment starts at op \(header.firstOp), the log continues at op \(lastOp + 1)" }
+        return nil
+    }
+
+    /// Returns the offset just past the segment's last valid batch.
+    private func scanBatches(_ file: MappedFile, segmentPosition: Int, isLast: Bool) throws -> Int {
+        var offset = Limits.segmentHeaderSizeBytes
+        while offset + Limits.batchHeaderSizeBytes <= file.sizeBytes {
+            let remaining = UnsafeRawBufferPointer(rebasing: file.bytes[offset...])
+            let isZeroHeader = wallet_last_nonzero_index(remaining.baseAddress!, Limits.batchHeaderSizeBytes) < 0
+            let problem = isZeroHeader ? nil : batchProblem(remaining)
+            if problem == nil && !isZeroHeader {
+                let header = remaining.load(as: BatchHeader.self)
+                locations.append(BatchLocation(segment: UInt32(segmentPosition), offset: UInt32(offset)))
+                lastOp = header.op
+                lastHeaderHash = header.hash()
+                lastRecordTimestampNs = header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1)
+                offset += header.batchSizeBytes
+                continue
+            }
+            // The scan stops here: a clean end, a torn tail, or corruption.
+            let windowEnd = min(file.sizeBytes, offset + SegmentLog.unsyncedBytesMax)
+            let laterBeyondWindow = containsValidBatchHeader(file, from: windowEnd, to: file.sizeBytes)
+            if !isLast || laterBeyondWindow {
+                if isZeroHeader && !laterBeyondWindow && !containsValidBatchHeader(file, from: offset, to: windowEnd) {
+                    return offset  // sealed segment: the rest is unused
+                }
+                throw LogCorruption(segmentPath: file.path, offset: offset, op: lastOp + 1,
+                                    reason: (problem ?? "batch header is zeroed") + "; valid batches follow it")
+            }
+            try cutTail(file, offset: offset, windowEnd: windowEnd, reason: problem)
+            return offset
+        }
+        return offset
+    }
+
+    /// Zeroes whatever an interrupted write left in [offset, windowEnd) and records the cut.
+    private func cutTail(_ file: MappedFile, offset: Int, windowEnd: Int, reason: String?) throws {
+        let lastNonZero = wallet_last_nonzero_index(file.base + offset, windowEnd - offset)
+        guard lastNonZero >= 0 else { return }
+        if let reason {
+            tailTruncation = TailTruncation(segmentPath: file.path, offset: offset, op: lastOp + 1, reason: reason)
+        } else {
+            tailTruncation = TailTruncation(segmentPath: file.path, offset: offset, op: lastOp + 1,
+                                            reason: "partial write after a zeroed header")
+        }
+        guard !isReadOnly else { return }
+        let dirtyCount = Int(lastNonZero) + 1
+        memset(file.base + offset, 0, dirtyCount)
+        try file.sync(offset: offset, count: dirtyCount)
+    }
+
+    /// Why the bytes at the start of `remaining` are not the next batch of this log, or nil.
+    private func batchProblem(_ remaining: UnsafeRawBufferPointer) -> String? {
+        let header: BatchHeader
+        switch BatchHeader.validateBatch(remaining) {
+        case .failure(let error): return error.description
+        case .success(let valid): header = valid
+        }
+        if header.clusterId != clusterId { return "batch belongs to cluster \(header.clusterId)" }
+        if header.op != lastOp + 1 { return "batch has op \(header.op) where op \(lastOp + 1) was expected" }
+        if header.previousHeaderHash != lastHeaderHash { return "hash chain broken: previous header hash does not match op \(lastOp)" }
+        if header.timestampNs <= lastRecordTimestampNs { return "timestamp \(header.timestampNs) does not increase" }
+        return nil
+    }
+
+    /// Whether a batch header with a valid checksum stands at any 128-byte boundary in [from, to).
+    func containsValidBatchHeader(_ file: MappedFile, from: Int, to: Int) -> Bool {
+        let stride = Limits.batchHeaderSizeBytes
+        var offset = (from + stride - 1) / stride * stride
+        while offset + stride <= to {
+            let found = wallet_find_magic(file.base, to, stride, 4, BatchHeader.magicValue, offset)
+            if found < 0 { return false }
+            let candidate = UnsafeRawBufferPointer(rebasing: file.bytes[Int(found)..<(Int(found) + stride)])
+            if case .success = BatchHeader.validateHeader(candidate) { return true }
+            offset = Int(found) + stride
+        }
+        return false
+    }
+}

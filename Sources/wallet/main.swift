@@ -1,0 +1,2 @@
+// The `wallet` command line: format, gen, ingest, balance, verify, bench.
+WalletCommand.main()
