@@ -84,11 +84,11 @@ public final class BatchBuffer: @unchecked Sendable {
     /// Writes a sealed header for the records held so far and returns a view of the batch.
     public func seal(
         clusterId: UInt128 = 0, term: UInt64 = 0, op: UInt64 = 0, timestampNs: UInt64 = 0,
-        previousHeaderHash: Hash256 = .zero, rulesVersion: UInt32 = 0
+        previousHeaderHash: Hash256 = .zero, rulesVersion: UInt32 = 0, durableOp: UInt64 = 0
     ) -> BatchView {
         var header = BatchHeader(
             recordKind: recordKind, recordCount: recordCount, clusterId: clusterId, term: term, op: op,
-            timestampNs: timestampNs, previousHeaderHash: previousHeaderHash, rulesVersion: rulesVersion)
+            timestampNs: timestampNs, previousHeaderHash: previousHeaderHash, rulesVersion: rulesVersion, durableOp: durableOp)
         let body = UnsafeRawBufferPointer(start: storage + Limits.batchHeaderSizeBytes, count: recordCount * Limits.recordSizeBytes)
         header.seal(body: body)
         storage.storeBytes(of: header, as: BatchHeader.self)

@@ -33,7 +33,10 @@ public struct BatchHeader: Equatable, Sendable {
     /// The version of the applier's rules that applied this batch when it was first written.
     public var rulesVersion: UInt32         // offset 96
     public var reserved0: UInt32            // offset 100
-    public var reserved1: UInt64            // offset 104
+    /// Every op up to this one was durable (single node) or committed (cluster) when the batch was
+    /// formed. Recovery uses it to tell a torn write from corruption: a damaged batch at or below a
+    /// later batch's `durableOp` had been acknowledged, so it cannot be a torn tail.
+    public var durableOp: UInt64            // offset 104
     public var reserved2: UInt64            // offset 112
     public var reserved3: UInt64            // offset 120
 
@@ -43,9 +46,10 @@ public struct BatchHeader: Equatable, Sendable {
 
     public init(
         recordKind: RecordKind, recordCount: Int, clusterId: UInt128 = 0, term: UInt64 = 0, op: UInt64 = 0,
-        timestampNs: UInt64 = 0, previousHeaderHash: Hash256 = .zero, rulesVersion: UInt32 = 0
+        timestampNs: UInt64 = 0, previousHeaderHash: Hash256 = .zero, rulesVersion: UInt32 = 0, durableOp: UInt64 = 0
     ) {
         precondition(recordCount >= 0 && recordCount <= Limits.batchRecordsMax)
+        precondition(durableOp < op || (op == 0 && durableOp == 0), "only earlier ops can be durable")
         headerChecksum = 0
         magic = BatchHeader.magicValue
         formatVersion = BatchHeader.formatVersionCurrent
@@ -60,7 +64,7 @@ public struct BatchHeader: Equatable, Sendable {
         self.previousHeaderHash = previousHeaderHash
         self.rulesVersion = rulesVersion
         reserved0 = 0
-        reserved1 = 0
+        self.durableOp = durableOp
         reserved2 = 0
         reserved3 = 0
     }
@@ -98,6 +102,7 @@ public enum BatchFormatError: Error, Equatable, Sendable, CustomStringConvertibl
     case tooManyRecords(count: UInt32)
     case bodySizeMismatch(bodySizeBytes: UInt32, recordCount: UInt32)
     case reservedNotZero
+    case durableOpNotBeforeOp(durableOp: UInt64, op: UInt64)
     case truncatedBody(expectedBytes: Int, availableBytes: Int)
     case badBodyChecksum(stored: UInt32, computed: UInt32)
 
@@ -119,6 +124,8 @@ public enum BatchFormatError: Error, Equatable, Sendable, CustomStringConvertibl
             return "body size \(size) bytes does not match \(count) records"
         case .reservedNotZero:
             return "reserved header bytes are not zero"
+        case .durableOpNotBeforeOp(let durableOp, let op):
+            return "durable op \(durableOp) is not before the batch's own op \(op)"
         case .truncatedBody(let expected, let available):
             return "truncated batch body: \(available) of \(expected) bytes"
         case .badBodyChecksum(let stored, let computed):
@@ -142,6 +149,9 @@ extension BatchHeader {
         guard header.formatVersion == formatVersionCurrent else {
             return .failure(.unsupportedFormatVersion(header.formatVersion))
         }
+        guard header.durableOp < header.op || (header.op == 0 && header.durableOp == 0) else {
+            return .failure(.durableOpNotBeforeOp(durableOp: header.durableOp, op: header.op))
+        }
         guard header.recordKind != nil else { return .failure(.unknownRecordKind(header.recordKindRaw)) }
         guard header.recordCount <= UInt32(Limits.batchRecordsMax) else {
             return .failure(.tooManyRecords(count: header.recordCount))
@@ -149,7 +159,7 @@ extension BatchHeader {
         guard Int(header.bodySizeBytes) == Int(header.recordCount) * Limits.recordSizeBytes else {
             return .failure(.bodySizeMismatch(bodySizeBytes: header.bodySizeBytes, recordCount: header.recordCount))
         }
-        guard header.reserved0 == 0, header.reserved1 == 0, header.reserved2 == 0, header.reserved3 == 0 else {
+        guard header.reserved0 == 0, header.reserved2 == 0, header.reserved3 == 0 else {
             return .failure(.reservedNotZero)
         }
         return .success(header)

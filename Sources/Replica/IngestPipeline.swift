@@ -127,7 +127,7 @@ final class IngestPipeline {
             let timestampNs = max(clock.nowNs(), log.lastRecordTimestampNs + 1)
             let sealed = buffer.seal(
                 clusterId: log.clusterId, term: term, op: log.lastOp + 1, timestampNs: timestampNs,
-                previousHeaderHash: log.lastHeaderHash, rulesVersion: Ledger.rulesVersion)
+                previousHeaderHash: log.lastHeaderHash, rulesVersion: Ledger.rulesVersion, durableOp: log.durableOp)
             let stored = try log.append(sealed)
             sealedNs.append(monotonicNowNs())
             if log.segmentCount != segmentsBefore && log.lastOp > 1 {

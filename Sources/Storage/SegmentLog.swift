@@ -59,6 +59,9 @@ public final class SegmentLog {
     public internal(set) var lastHeaderHash: Hash256
     /// Timestamp of the last record in the log (or of the last batch if it had none).
     public internal(set) var lastRecordTimestampNs: UInt64 = 0
+    /// Every op up to this one is known durable: confirmed by a sync, a segment rotation, or
+    /// recovery (which syncs what it found). Writers stamp it into the batches they form.
+    public internal(set) var durableOp: UInt64 = 0
     /// Set when recovery cut a torn tail.
     public internal(set) var tailTruncation: TailTruncation?
 
@@ -116,6 +119,7 @@ public final class SegmentLog {
         precondition(header.previousHeaderHash == lastHeaderHash, "the batch does not chain to the log's last header")
         precondition(header.clusterId == clusterId, "the batch belongs to another cluster")
         precondition(header.timestampNs > lastRecordTimestampNs, "timestamps must increase")
+        precondition(header.durableOp <= durableOp, "a batch may only claim ops the log knows durable")
         let sizeBytes = header.batchSizeBytes
         precondition(writeOffset - durableOffset + sizeBytes <= SegmentLog.unsyncedBytesMax || segments.isEmpty,
                      "more than unsyncedBytesMax appended past the durable offset: sync first")
@@ -147,6 +151,7 @@ public final class SegmentLog {
 
     public func confirmDurable(_ sync: PendingSync) {
         if sync.file === segments.last { durableOffset = max(durableOffset, sync.endOffset) }
+        durableOp = max(durableOp, sync.lastOp)
     }
 
     /// Makes everything appended so far durable, on this thread.
@@ -159,7 +164,13 @@ public final class SegmentLog {
 
     /// Seals the current segment (synced whole) and creates the next, durably, before any batch goes in.
     private func rotate(firstOp: UInt64) throws {
-        if !segments.isEmpty { try sync() }
+        if let current = segments.last {
+            // The whole data range, so pages still under another thread's msync are waited for too.
+            try current.sync(offset: 0, count: writeOffset)
+            syncTakenOffset = writeOffset
+            durableOffset = writeOffset
+            durableOp = lastOp
+        }
         let index = segments.count + 1
         let path = directoryPath + "/" + SegmentLog.segmentFileName(index)
         let file = try MappedFile(creating: path, sizeBytes: segmentSizeBytes)

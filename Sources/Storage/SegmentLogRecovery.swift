@@ -9,9 +9,11 @@ extension SegmentLog {
     /// Scans all segments in order and rebuilds the op → location table.
     ///
     /// A batch that fails any check (checksums, op, hash chain, cluster, timestamp) ends the scan.
-    /// It is a torn tail when it lies in the last segment and no valid batch header follows it
-    /// beyond the torn-write window (`unsyncedBytesMax`); the tail is then cut (zeroed, unless
-    /// read-only) and reported in `tailTruncation`. Anything else is `LogCorruption`.
+    /// It is a torn tail only when all of these hold: it lies in the last segment; no valid batch
+    /// header follows it beyond the torn-write window (`unsyncedBytesMax`); and no later batch
+    /// header claims it durable (`durableOp`). The tail is then cut (zeroed, unless read-only) and
+    /// reported in `tailTruncation`. Anything else is `LogCorruption`: an acknowledged batch is
+    /// damaged, and skipping it would silently change history.
     func recover() throws {
         let names = try Syscall.listDirectory(directoryPath).filter { $0.hasPrefix("segment-") && $0.hasSuffix(".wlog") }
         for (position, name) in names.enumerated() {
@@ -41,6 +43,10 @@ extension SegmentLog {
         }
         syncTakenOffset = writeOffset
         durableOffset = writeOffset
+        // What was found may sit only in the page cache (a killed process never synced it): make
+        // it durable before any new batch claims it so.
+        if !isReadOnly, let last = segments.last { try last.sync(offset: 0, count: writeOffset) }
+        durableOp = lastOp
     }
 
     private func segmentHeaderProblem(_ file: MappedFile, index: Int) -> String? {
@@ -73,13 +79,17 @@ extension SegmentLog {
             }
             // The scan stops here: a clean end, a torn tail, or corruption.
             let windowEnd = min(file.sizeBytes, offset + SegmentLog.unsyncedBytesMax)
-            let laterBeyondWindow = containsValidBatchHeader(file, from: windowEnd, to: file.sizeBytes)
-            if !isLast || laterBeyondWindow {
-                if isZeroHeader && !laterBeyondWindow && !containsValidBatchHeader(file, from: offset, to: windowEnd) {
-                    return offset  // sealed segment: the rest is unused
-                }
-                throw LogCorruption(segmentPath: file.path, offset: offset, op: lastOp + 1,
-                                    reason: (problem ?? "batch header is zeroed") + "; valid batches follow it")
+            let later = laterBatchHeaders(file, from: offset + Limits.batchHeaderSizeBytes, windowEnd: windowEnd)
+            if isZeroHeader && !later.found {
+                // The end of the data; on the last segment, clear any headerless bytes a torn write left.
+                if isLast { try cutTail(file, offset: offset, windowEnd: windowEnd, reason: nil) }
+                return offset
+            }
+            let expectedOp = lastOp + 1
+            if !isLast || later.beyondWindow || later.durableOpMax >= expectedOp {
+                let why = later.durableOpMax >= expectedOp ? "a later batch records op \(later.durableOpMax) as durable" : "valid batches follow it"
+                throw LogCorruption(segmentPath: file.path, offset: offset, op: expectedOp,
+                                    reason: (problem ?? "batch header is zeroed") + "; " + why)
             }
             try cutTail(file, offset: offset, windowEnd: windowEnd, reason: problem)
             return offset
@@ -115,6 +125,27 @@ extension SegmentLog {
         if header.previousHeaderHash != lastHeaderHash { return "hash chain broken: previous header hash does not match op \(lastOp)" }
         if header.timestampNs <= lastRecordTimestampNs { return "timestamp \(header.timestampNs) does not increase" }
         return nil
+    }
+
+    /// Valid batch headers at 128-byte boundaries from `from` to the end of the segment: whether
+    /// there are any, whether any lies at or beyond `windowEnd`, and the largest `durableOp` they claim.
+    func laterBatchHeaders(_ file: MappedFile, from: Int, windowEnd: Int) -> (found: Bool, beyondWindow: Bool, durableOpMax: UInt64) {
+        let stride = Limits.batchHeaderSizeBytes
+        var offset = (from + stride - 1) / stride * stride
+        var result = (found: false, beyondWindow: false, durableOpMax: UInt64(0))
+        while offset + stride <= file.sizeBytes {
+            let position = wallet_find_magic(file.base, file.sizeBytes, stride, 4, BatchHeader.magicValue, offset)
+            if position < 0 { break }
+            let found = Int(position)
+            let candidate = UnsafeRawBufferPointer(rebasing: file.bytes[found..<(found + stride)])
+            if case .success(let header) = BatchHeader.validateHeader(candidate), header.clusterId == clusterId {
+                result.found = true
+                if found >= windowEnd { result.beyondWindow = true }
+                result.durableOpMax = max(result.durableOpMax, header.durableOp)
+            }
+            offset = found + stride
+        }
+        return result
     }
 
     /// Whether a batch header with a valid checksum stands at any 128-byte boundary in [from, to).

@@ -42,7 +42,7 @@ final class LayoutTests: XCTestCase {
             (\BatchHeader.recordKindRaw, 10), (\BatchHeader.recordCount, 12), (\BatchHeader.clusterId, 16),
             (\BatchHeader.term, 32), (\BatchHeader.op, 40), (\BatchHeader.timestampNs, 48), (\BatchHeader.bodySizeBytes, 56),
             (\BatchHeader.bodyChecksum, 60), (\BatchHeader.previousHeaderHash, 64), (\BatchHeader.rulesVersion, 96),
-            (\BatchHeader.reserved0, 100), (\BatchHeader.reserved1, 104), (\BatchHeader.reserved2, 112), (\BatchHeader.reserved3, 120),
+            (\BatchHeader.reserved0, 100), (\BatchHeader.durableOp, 104), (\BatchHeader.reserved2, 112), (\BatchHeader.reserved3, 120),
         ]
         for (path, offset) in offsets { XCTAssertEqual(MemoryLayout<BatchHeader>.offset(of: path), offset, "\(path)") }
     }
@@ -104,7 +104,7 @@ final class LayoutTests: XCTestCase {
         let buffer = BatchBuffer(recordKind: .transfers)
         buffer.append(Transfer(id: 1, debitAccountId: 2, creditAccountId: 3, amount: 4, ledger: 5))
         let previous = Hash256(word0: 1, word1: 2, word2: 3, word3: 4)
-        let view = buffer.seal(clusterId: 0xC1, term: 7, op: 9, timestampNs: 0x1234_5678_9ABC, previousHeaderHash: previous, rulesVersion: 3)
+        let view = buffer.seal(clusterId: 0xC1, term: 7, op: 9, timestampNs: 0x1234_5678_9ABC, previousHeaderHash: previous, rulesVersion: 3, durableOp: 6)
         let bytes = Array(view.bytes[0..<128])
         XCTAssertEqual(read(bytes, 4, as: UInt32.self), BatchHeader.magicValue)
         XCTAssertEqual(Array(bytes[4..<8]), Array("WLB1".utf8))
@@ -120,7 +120,9 @@ final class LayoutTests: XCTestCase {
         XCTAssertEqual(read(bytes, 64, as: UInt64.self), 1)
         XCTAssertEqual(read(bytes, 88, as: UInt64.self), 4)
         XCTAssertEqual(read(bytes, 96, as: UInt32.self), 3)
-        XCTAssertEqual(Array(bytes[100..<128]), [UInt8](repeating: 0, count: 28))
+        XCTAssertEqual(Array(bytes[100..<104]), [0, 0, 0, 0])
+        XCTAssertEqual(read(bytes, 104, as: UInt64.self), 6)
+        XCTAssertEqual(Array(bytes[112..<128]), [UInt8](repeating: 0, count: 16))
         let checksum = bytes.withUnsafeBytes { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[4..<128])) }
         XCTAssertEqual(read(bytes, 0, as: UInt32.self), checksum)
         let decoded = bytes.withUnsafeBytes { $0.loadUnaligned(as: BatchHeader.self) }

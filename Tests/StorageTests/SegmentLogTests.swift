@@ -24,7 +24,8 @@ final class SegmentLogTests: XCTestCase {
                 buffer.append(Transfer(id: id, debitAccountId: 1, creditAccountId: 2, amount: 5, ledger: 1))
             }
             let sealed = buffer.seal(clusterId: log.clusterId, term: 1, op: log.lastOp + 1,
-                                     timestampNs: log.lastRecordTimestampNs + 1, previousHeaderHash: log.lastHeaderHash)
+                                     timestampNs: log.lastRecordTimestampNs + 1, previousHeaderHash: log.lastHeaderHash,
+                                     durableOp: log.durableOp)
             try log.append(sealed)
         }
         try log.sync()
@@ -200,6 +201,24 @@ final class SegmentLogTests: XCTestCase {
         let truncation = try XCTUnwrap(log.tailTruncation)
         XCTAssertEqual(truncation.op, 2)
         XCTAssertTrue(truncation.reason.contains("body checksum"), truncation.reason)
+    }
+
+    /// Damage to a batch that a later batch records as durable is corruption even inside the
+    /// torn-write window: it was acknowledged, so it cannot be a torn write.
+    func testDamageToAnAcknowledgedBatchInTheLastSegmentIsCorruption() throws {
+        let directory = TemporaryDirectory()
+        do {
+            let log = try openLog(directory)
+            try appendBatches(log, count: 2)
+            try appendBatches(log, count: 1)  // formed after ops 1 and 2 were synced
+            XCTAssertEqual(log.batch(op: 3).header.durableOp, 2)
+        }
+        try patch(segmentPath(directory), offset: Limits.segmentHeaderSizeBytes + 128 + 9) { $0 ^= 0x20 }
+        XCTAssertThrowsError(try openLog(directory)) { error in
+            guard let corruption = error as? LogCorruption else { return XCTFail("\(error)") }
+            XCTAssertEqual(corruption.op, 1)
+            XCTAssertTrue(corruption.reason.contains("records op 2 as durable"), corruption.reason)
+        }
     }
 
     func testRemovedBatchBreaksTheChain() throws {
