@@ -26,15 +26,15 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
-        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CSupport", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
             name: "LedgerCore",
-            dependencies: ["CChecksum", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Storage",
-            dependencies: ["LedgerCore", "CChecksum", "CLZ4"],
+            dependencies: ["LedgerCore", "CSupport", "CLZ4"],
             swiftSettings: swiftSettings
         ),
         .target(

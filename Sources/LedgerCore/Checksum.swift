@@ -1,5 +1,5 @@
 // The integrity checksum (CRC32C, hardware) and the hash chain's SHA-256.
-import CChecksum
+import CSupport
 import Crypto
 
 /// CRC32C (Castagnoli): catches torn writes and bit rot in headers and bodies.

@@ -7,8 +7,8 @@ import Darwin
 
 /// A column of trivial values: a pointer, a count and a capacity, copied by value into hot loops.
 ///
-/// It does not own its memory: `LedgerState` allocates and frees it. Memory comes from `calloc`,
-/// so large columns are lazily zeroed pages, and growth uses `realloc` (mremap for large blocks).
+/// It does not own its memory: `LedgerState` allocates and frees it. Memory comes from `Memory`
+/// (zeroed anonymous mappings on huge pages); growth doubles and remaps.
 /// Elements must be trivial types without padding, so digests over raw bytes are deterministic.
 public struct Column<Element> {
     public private(set) var base: UnsafeMutablePointer<Element>
@@ -18,15 +18,13 @@ public struct Column<Element> {
     init(capacity: Int) {
         precondition(capacity > 0)
         precondition(_isPOD(Element.self), "columns hold trivial values only")
-        guard let raw = calloc(capacity, MemoryLayout<Element>.stride) else {
-            preconditionFailure("out of memory allocating a column of \(capacity) elements")
-        }
+        let raw = Memory.allocateZeroed(capacity * MemoryLayout<Element>.stride)
         base = raw.bindMemory(to: Element.self, capacity: capacity)
         count = 0
         self.capacity = capacity
     }
 
-    func deallocate() { free(base) }
+    func deallocate() { Memory.deallocate(base, bytes: capacity * MemoryLayout<Element>.stride) }
 
     @inline(__always)
     public subscript(index: Int) -> Element {
@@ -41,10 +39,7 @@ public struct Column<Element> {
         var newCapacity = capacity
         while newCapacity < needed { newCapacity *= 2 }
         let stride = MemoryLayout<Element>.stride
-        guard let raw = realloc(base, newCapacity * stride) else {
-            preconditionFailure("out of memory growing a column to \(newCapacity) elements")
-        }
-        memset(raw + capacity * stride, 0, (newCapacity - capacity) * stride)
+        let raw = Memory.reallocateZeroed(UnsafeMutableRawPointer(base), oldBytes: capacity * stride, newBytes: newCapacity * stride)
         base = raw.bindMemory(to: Element.self, capacity: newCapacity)
         capacity = newCapacity
     }

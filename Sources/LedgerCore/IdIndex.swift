@@ -1,17 +1,46 @@
 // An open-addressing hash index from 128-bit ids to dense row numbers (accounts, transfers).
-import CChecksum
+import CSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
+/// Hashes 128-bit ids to 64 bits, seeded: murmur3's finalizer applied twice. Bijective in the
+/// low word for a fixed high word, so sequential ids spread evenly and never collide outright.
+public struct IdHasher: Sendable {
+    let seed: UInt64
+
+    public init(seed: UInt64) { self.seed = seed }
+
+    @inline(__always)
+    public func hash(_ key: UInt128) -> UInt64 {
+        let low = UInt64(truncatingIfNeeded: key)
+        let high = UInt64(truncatingIfNeeded: key >> 64)
+        return IdHasher.mix(low &+ IdHasher.mix(high ^ seed))
+    }
+
+    @inline(__always)
+    static func mix(_ value: UInt64) -> UInt64 {
+        var h = value
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+}
+
 /// One slot: two per cache line. A zero key marks an empty slot (id 0 is never valid).
+///
+/// `payload` carries 8 bytes the owner wants with the look-up at no extra cache miss: the account
+/// index keeps each account's rules (ledger, code, flags) there, which never change.
 public struct IdIndexSlot {
     var key: UInt128
     var row: UInt32
-    var reserved0: UInt32
-    var reserved1: UInt64
+    var reserved: UInt32
+    var payload: UInt64
 }
 
 /// Linear-probing hash map `id → row`, insert-only (ledger ids are never deleted).
@@ -28,7 +57,7 @@ public struct IdIndex {
     private(set) var slots: UnsafeMutablePointer<IdIndexSlot>
     private(set) var mask: Int
     public private(set) var count: Int
-    let seed: UInt64
+    let hasher: IdHasher
 
     init(capacityHint: Int, seed: UInt64) {
         var capacity = 16
@@ -36,54 +65,43 @@ public struct IdIndex {
         slots = IdIndex.allocateSlots(capacity)
         mask = capacity - 1
         count = 0
-        self.seed = seed
+        hasher = IdHasher(seed: seed)
     }
 
     private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<IdIndexSlot> {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0, "capacity is a power of two")
-        guard let raw = calloc(capacity, MemoryLayout<IdIndexSlot>.stride) else {
-            preconditionFailure("out of memory allocating an id index of \(capacity) slots")
-        }
+        let raw = Memory.allocateZeroed(capacity * MemoryLayout<IdIndexSlot>.stride)
         return raw.bindMemory(to: IdIndexSlot.self, capacity: capacity)
     }
 
-    func deallocate() { free(slots) }
+    func deallocate() { Memory.deallocate(slots, bytes: capacity * MemoryLayout<IdIndexSlot>.stride) }
 
     public var capacity: Int { mask + 1 }
 
-    /// A 64-bit mix of the id (murmur3's finalizer applied twice): bijective in the low word, so
-    /// sequential ids spread evenly.
     @inline(__always)
-    public func hash(_ key: UInt128) -> UInt64 {
-        let low = UInt64(truncatingIfNeeded: key)
-        let high = UInt64(truncatingIfNeeded: key >> 64)
-        return IdIndex.mix(low &+ IdIndex.mix(high ^ seed))
-    }
+    public func hash(_ key: UInt128) -> UInt64 { hasher.hash(key) }
 
-    @inline(__always)
-    static func mix(_ value: UInt64) -> UInt64 {
-        var h = value
-        h ^= h >> 33
-        h &*= 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h &*= 0xc4ce_b9fe_1a85_ec53
-        h ^= h >> 33
-        return h
-    }
-
+    /// Prefetches the slot `hash` lands on and the one after it: a probe that runs past the end of
+    /// its cache line (likely at high load) then finds the next line in cache too.
     @inline(__always)
     public func prefetch(hash: UInt64) {
-        wallet_prefetch_read(slots + (Int(truncatingIfNeeded: hash) & mask))
+        let position = Int(truncatingIfNeeded: hash) & mask
+        wallet_prefetch_read(slots + position)
+        wallet_prefetch_read(slots + ((position + 2) & mask))
     }
 
     /// The row of `key`, or `rowNone`. `hash` must be `hash(key)`.
     @inline(__always)
-    public func find(_ key: UInt128, hash: UInt64) -> UInt32 {
+    public func find(_ key: UInt128, hash: UInt64) -> UInt32 { findSlot(key, hash: hash).row }
+
+    /// The row and payload of `key`, or (`rowNone`, 0).
+    @inline(__always)
+    public func findSlot(_ key: UInt128, hash: UInt64) -> (row: UInt32, payload: UInt64) {
         var position = Int(truncatingIfNeeded: hash) & mask
         while true {
             let slot = slots[position]
-            if slot.key == key { return slot.row }
-            if slot.key == 0 { return IdIndex.rowNone }
+            if slot.key == key { return (slot.row, slot.payload) }
+            if slot.key == 0 { return (IdIndex.rowNone, 0) }
             position = (position + 1) & mask
         }
     }
@@ -93,7 +111,7 @@ public struct IdIndex {
 
     /// Inserts `key → row`; `key` must be non-zero and absent, and room reserved beforehand.
     @inline(__always)
-    mutating func insert(_ key: UInt128, hash: UInt64, row: UInt32) {
+    mutating func insert(_ key: UInt128, hash: UInt64, row: UInt32, payload: UInt64 = 0) {
         precondition(key != 0, "id 0 marks empty slots")
         precondition((count + 1) * IdIndex.loadDenominator <= capacity * IdIndex.loadNumerator, "reserve first")
         var position = Int(truncatingIfNeeded: hash) & mask
@@ -101,7 +119,7 @@ public struct IdIndex {
             precondition(slots[position].key != key, "id inserted twice")
             position = (position + 1) & mask
         }
-        slots[position] = IdIndexSlot(key: key, row: row, reserved0: 0, reserved1: 0)
+        slots[position] = IdIndexSlot(key: key, row: row, reserved: 0, payload: payload)
         count += 1
     }
 
@@ -118,8 +136,8 @@ public struct IdIndex {
         count = 0
         for position in 0..<oldCapacity where old[position].key != 0 {
             let slot = old[position]
-            insert(slot.key, hash: hash(slot.key), row: slot.row)
+            insert(slot.key, hash: hash(slot.key), row: slot.row, payload: slot.payload)
         }
-        free(old)
+        Memory.deallocate(old, bytes: oldCapacity * MemoryLayout<IdIndexSlot>.stride)
     }
 }

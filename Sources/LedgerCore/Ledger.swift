@@ -1,5 +1,5 @@
 // The deterministic ledger state machine: applies batches of accounts and transfers to the columns.
-import CChecksum
+import CSupport
 
 /// The ledger: state columns plus the rules that change them.
 ///
@@ -11,8 +11,10 @@ public final class Ledger {
     /// The version of the rules below; recorded in each batch header. Bump it when any outcome changes.
     public static let rulesVersion: UInt32 = 1
 
-    /// Records resolved together before any is applied: their id look-ups are prefetched as a group.
-    static let stageRecordsMax = 256
+    /// How far ahead (in records) the applier hashes ids and prefetches their index slots.
+    static let prefetchSlotsDistance = 16
+    /// How far ahead it resolves account indexes and prefetches balance rows (slots are cached by then).
+    static let prefetchRowsDistance = 8
 
     @exclusivity(unchecked) var state: LedgerState
     private let scratch: ApplyScratch
@@ -93,38 +95,43 @@ public final class Ledger {
 
     // MARK: Transfers
 
-    /// Applies transfers in three stages per group of `stageRecordsMax`: hash the ids and prefetch their
-    /// index slots; resolve account indexes and prefetch their balance rows; then apply in order.
+    /// Applies transfers in order, as a software pipeline of three stages: record `i + 16` has its
+    /// ids hashed and its index slots prefetched, record `i + 8` has its account indexes resolved and
+    /// its balance rows prefetched, and record `i` is applied. A bounded distance keeps the number of
+    /// prefetches in flight within what the core tracks (a burst of hundreds gets dropped).
     public func createTransfers(_ transfers: UnsafeBufferPointer<Transfer>, timestampNs: UInt64, results: UnsafeMutableBufferPointer<UInt8>) {
         precondition(results.count >= transfers.count)
         precondition(transfers.count <= Limits.batchRecordsMax)
         advanceTimestamp(timestampNs, count: transfers.count)
         // Reserve first: no table grows while prefetched slots are in flight.
         state.reserveTransfers(additional: transfers.count)
-        var stageStart = 0
-        while stageStart < transfers.count {
-            let stageEnd = min(stageStart + Ledger.stageRecordsMax, transfers.count)
-            stageHashAndPrefetch(transfers, stageStart..<stageEnd)
-            stageResolveAccounts(transfers, stageStart..<stageEnd)
-            for index in stageStart..<stageEnd {
-                let result = createTransfer(
-                    transfers[index], transferHash: scratch.transferHashes[index],
-                    debitIndex: scratch.debitIndexes[index], creditIndex: scratch.creditIndexes[index],
-                    timestamp: timestampNs + UInt64(index))
-                results[index] = result.rawValue
-            }
-            stageStart = stageEnd
+        let count = transfers.count
+        let slotsDistance = Ledger.prefetchSlotsDistance
+        let rowsDistance = Ledger.prefetchRowsDistance
+        for index in 0..<min(slotsDistance, count) { hashAndPrefetchSlots(transfers, index) }
+        for index in 0..<min(rowsDistance, count) { resolveAccountsAndPrefetchRows(transfers, index) }
+        for index in 0..<count {
+            if index + slotsDistance < count { hashAndPrefetchSlots(transfers, index + slotsDistance) }
+            if index + rowsDistance < count { resolveAccountsAndPrefetchRows(transfers, index + rowsDistance) }
+            let result = createTransfer(
+                transfers[index], transferHash: scratch.transferHashes[index],
+                debitIndex: scratch.debitIndexes[index], creditIndex: scratch.creditIndexes[index],
+                debitRules: AccountRules(packed: scratch.debitRules[index]), creditRules: AccountRules(packed: scratch.creditRules[index]),
+                timestamp: timestampNs + UInt64(index))
+            results[index] = result.rawValue
         }
     }
 
-    private func stageHashAndPrefetch(_ transfers: UnsafeBufferPointer<Transfer>, _ range: Range<Int>) {
+    @inline(__always)
+    private func hashAndPrefetchSlots(_ transfers: UnsafeBufferPointer<Transfer>, _ index: Int) {
         let accountIndex = state.accountIndex
         let transferIndex = state.transferIndex
-        for index in range {
+        let transferHasher = state.transferHasher
+        do {
             let transfer = transfers[index]
             let debitHash = accountIndex.hash(transfer.debitAccountId)
             let creditHash = accountIndex.hash(transfer.creditAccountId)
-            let transferHash = transferIndex.hash(transfer.id)
+            let transferHash = transferHasher.hash(transfer.id)
             scratch.debitHashes[index] = debitHash
             scratch.creditHashes[index] = creditHash
             scratch.transferHashes[index] = transferHash
@@ -134,24 +141,20 @@ public final class Ledger {
         }
     }
 
-    private func stageResolveAccounts(_ transfers: UnsafeBufferPointer<Transfer>, _ range: Range<Int>) {
+    @inline(__always)
+    private func resolveAccountsAndPrefetchRows(_ transfers: UnsafeBufferPointer<Transfer>, _ index: Int) {
         let accountIndex = state.accountIndex
         let balances = state.balances
-        let rules = state.accountRules
-        for index in range {
+        do {
             let transfer = transfers[index]
-            let debit = accountIndex.find(transfer.debitAccountId, hash: scratch.debitHashes[index])
-            let credit = accountIndex.find(transfer.creditAccountId, hash: scratch.creditHashes[index])
-            scratch.debitIndexes[index] = debit
-            scratch.creditIndexes[index] = credit
-            if debit != IdIndex.rowNone {
-                wallet_prefetch_write(balances.base + Int(debit))
-                wallet_prefetch_read(rules.base + Int(debit))
-            }
-            if credit != IdIndex.rowNone {
-                wallet_prefetch_write(balances.base + Int(credit))
-                wallet_prefetch_read(rules.base + Int(credit))
-            }
+            let debit = accountIndex.findSlot(transfer.debitAccountId, hash: scratch.debitHashes[index])
+            let credit = accountIndex.findSlot(transfer.creditAccountId, hash: scratch.creditHashes[index])
+            scratch.debitIndexes[index] = debit.row
+            scratch.creditIndexes[index] = credit.row
+            scratch.debitRules[index] = debit.payload
+            scratch.creditRules[index] = credit.payload
+            if debit.row != IdIndex.rowNone { wallet_prefetch_write(balances.base + Int(debit.row)) }
+            if credit.row != IdIndex.rowNone { wallet_prefetch_write(balances.base + Int(credit.row)) }
         }
     }
 
@@ -186,18 +189,19 @@ public final class Ledger {
 
     @inline(__always)
     private func createTransfer(
-        _ transfer: Transfer, transferHash: UInt64, debitIndex: UInt32, creditIndex: UInt32, timestamp: UInt64
+        _ transfer: Transfer, transferHash: UInt64, debitIndex: UInt32, creditIndex: UInt32,
+        debitRules: AccountRules, creditRules: AccountRules, timestamp: UInt64
     ) -> TransferResult {
         let fieldsResult = validateFields(transfer)
         if fieldsResult != .ok { return fieldsResult }
-        let existingRow = state.transferIndex.find(transfer.id, hash: transferHash)
+        let existingRow = state.findTransfer(transfer.id, hash: transferHash)
         if existingRow != IdIndex.rowNone { return resultForExisting(transfer, row: Int(existingRow)) }
 
         let result: TransferResult
         if transfer.flags.contains(.postPending) || transfer.flags.contains(.voidPending) {
             result = resolvePending(transfer)
         } else {
-            result = applyDirect(transfer, debitIndex: debitIndex, creditIndex: creditIndex)
+            result = applyDirect(transfer, debitIndex: debitIndex, creditIndex: creditIndex, debitRules: debitRules, creditRules: creditRules)
         }
         if result == .ok || result.spendsId {
             _ = state.appendTransfer(transfer, hash: transferHash, result: result, timestamp: timestamp)
@@ -212,11 +216,11 @@ public final class Ledger {
 
     /// A plain transfer (posted at once) or a pending one (reserved).
     @inline(__always)
-    private func applyDirect(_ transfer: Transfer, debitIndex: UInt32, creditIndex: UInt32) -> TransferResult {
+    private func applyDirect(_ transfer: Transfer, debitIndex: UInt32, creditIndex: UInt32,
+                             debitRules: AccountRules, creditRules: AccountRules) -> TransferResult {
         if debitIndex == IdIndex.rowNone { return .debitAccountNotFound }
         if creditIndex == IdIndex.rowNone { return .creditAccountNotFound }
-        let debitRules = state.accountRules[Int(debitIndex)]
-        let creditRules = state.accountRules[Int(creditIndex)]
+        assert(debitRules == state.accountRules[Int(debitIndex)] && creditRules == state.accountRules[Int(creditIndex)])
         if debitRules.ledger != creditRules.ledger { return .accountsMustHaveTheSameLedger }
         if transfer.ledger != debitRules.ledger { return .transferMustHaveTheSameLedgerAsAccounts }
 
@@ -255,7 +259,7 @@ public final class Ledger {
 
     /// Posts or voids the pending transfer named by `transfer.pendingId`.
     private func resolvePending(_ transfer: Transfer) -> TransferResult {
-        let pendingRow = state.transferIndex.find(transfer.pendingId)
+        let pendingRow = state.findTransfer(transfer.pendingId)
         if pendingRow == IdIndex.rowNone { return .pendingTransferNotFound }
         let row = Int(pendingRow)
         if state.transferResults[row] != TransferResult.ok.rawValue { return .pendingTransferNotFound }
@@ -311,6 +315,8 @@ final class ApplyScratch {
     let transferHashes: UnsafeMutablePointer<UInt64>
     let debitIndexes: UnsafeMutablePointer<UInt32>
     let creditIndexes: UnsafeMutablePointer<UInt32>
+    let debitRules: UnsafeMutablePointer<UInt64>
+    let creditRules: UnsafeMutablePointer<UInt64>
 
     init(recordsMax: Int) {
         debitHashes = .allocate(capacity: recordsMax)
@@ -318,6 +324,8 @@ final class ApplyScratch {
         transferHashes = .allocate(capacity: recordsMax)
         debitIndexes = .allocate(capacity: recordsMax)
         creditIndexes = .allocate(capacity: recordsMax)
+        debitRules = .allocate(capacity: recordsMax)
+        creditRules = .allocate(capacity: recordsMax)
     }
 
     func deallocate() {
@@ -326,5 +334,7 @@ final class ApplyScratch {
         transferHashes.deallocate()
         debitIndexes.deallocate()
         creditIndexes.deallocate()
+        debitRules.deallocate()
+        creditRules.deallocate()
     }
 }

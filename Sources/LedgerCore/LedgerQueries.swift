@@ -29,7 +29,7 @@ extension Ledger {
     }
 
     public func transfer(id: UInt128) -> StoredTransfer? {
-        let row = state.transferIndex.find(id)
+        let row = state.findTransfer(id)
         guard row != IdIndex.rowNone else { return nil }
         return StoredTransfer(
             transfer: state.transfers[Int(row)],

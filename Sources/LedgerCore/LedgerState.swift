@@ -15,11 +15,27 @@ public struct BalanceRow: Equatable {
     static let zero = BalanceRow(debitsPending: 0, debitsPosted: 0, creditsPending: 0, creditsPosted: 0)
 }
 
-/// The fields the applier checks on every transfer, 8 bytes per account (8 accounts per cache line).
+/// The fields the applier checks on every transfer, 8 bytes per account. Immutable once created,
+/// so they are also kept in the account index's slot payload, where a look-up finds them for free.
 public struct AccountRules: Equatable {
     public var ledger: UInt32
     public var code: UInt16
     public var flags: AccountFlags
+
+    var packed: UInt64 { UInt64(ledger) | UInt64(code) << 32 | UInt64(flags.rawValue) << 48 }
+
+    init(ledger: UInt32, code: UInt16, flags: AccountFlags) {
+        self.ledger = ledger
+        self.code = code
+        self.flags = flags
+    }
+
+    @inline(__always)
+    init(packed: UInt64) {
+        ledger = UInt32(truncatingIfNeeded: packed)
+        code = UInt16(truncatingIfNeeded: packed >> 32)
+        flags = AccountFlags(rawValue: UInt16(truncatingIfNeeded: packed >> 48))
+    }
 }
 
 /// Account fields the applier never reads on the hot path.
@@ -53,7 +69,9 @@ struct LedgerState {
     var transfers: Column<Transfer>
     var transferResults: Column<UInt8>
     var transferPendingStates: Column<UInt8>
-    var transferIndex: IdIndex
+    var transferIndex: FingerprintIndex
+    /// Hashes transfer ids for `transferIndex` (same function as the account index, another seed).
+    let transferHasher: IdHasher
 
     init(accountsCapacity: Int, transfersCapacity: Int, hashSeed: UInt64) {
         accountIds = Column(capacity: accountsCapacity)
@@ -64,7 +82,8 @@ struct LedgerState {
         transfers = Column(capacity: transfersCapacity)
         transferResults = Column(capacity: transfersCapacity)
         transferPendingStates = Column(capacity: transfersCapacity)
-        transferIndex = IdIndex(capacityHint: transfersCapacity, seed: hashSeed ^ 0x7472_616e_7366_6572)
+        transferIndex = FingerprintIndex(capacityHint: transfersCapacity)
+        transferHasher = IdHasher(seed: hashSeed ^ 0x7472_616e_7366_6572)
     }
 
     func deallocate() {
@@ -101,10 +120,11 @@ struct LedgerState {
         let index = UInt32(accountIds.count)
         precondition(index < IdIndex.rowNone, "account index space exhausted")
         accountIds.append(account.id)
-        accountRules.append(AccountRules(ledger: account.ledger, code: account.code, flags: account.flags))
+        let rules = AccountRules(ledger: account.ledger, code: account.code, flags: account.flags)
+        accountRules.append(rules)
         accountCold.append(AccountCold(userData128: account.userData128, userData64: account.userData64, timestamp: timestamp))
         balances.append(.zero)
-        accountIndex.insert(account.id, hash: hash, row: index)
+        accountIndex.insert(account.id, hash: hash, row: index, payload: rules.packed)
     }
 
     /// Stores a transfer that succeeded or spent its id. Returns its row.
@@ -118,9 +138,18 @@ struct LedgerState {
         transferResults.append(result.rawValue)
         let pending = result == .ok && transfer.flags.contains(.pending)
         transferPendingStates.append(pending ? PendingState.pending.rawValue : PendingState.none.rawValue)
-        transferIndex.insert(transfer.id, hash: hash, row: UInt32(row))
+        transferIndex.insert(hash: hash, row: UInt32(row))
         return row
     }
+
+    /// The row of transfer `id`, or `IdIndex.rowNone`. `hash` must be `transferHasher.hash(id)`.
+    @inline(__always)
+    func findTransfer(_ id: UInt128, hash: UInt64) -> UInt32 {
+        let transfers = transfers
+        return transferIndex.find(hash: hash) { transfers[$0].id == id }
+    }
+
+    func findTransfer(_ id: UInt128) -> UInt32 { findTransfer(id, hash: transferHasher.hash(id)) }
 
     func account(at index: Int) -> Account {
         let rules = accountRules[index]

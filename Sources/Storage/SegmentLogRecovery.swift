@@ -1,5 +1,5 @@
 // Opening a log: check every segment and batch, cut a torn tail, refuse corruption before it.
-import CChecksum
+import CSupport
 import LedgerCore
 #if canImport(Glibc)
 import Glibc

@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Scratch directory on the disk to measure (removed afterwards).") var dir: String = "bench-data"
     @Option(help: "Bytes written by the raw disk baseline, in MiB.") var baselineMib: Int = 512
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Measure the applier only (for profiling).") var applierOnly = false
 
     func run() throws {
         try reportingErrors {
@@ -53,6 +54,7 @@ struct BenchCommand: ParsableCommand {
 
         let applier = measureApplier(accountRecords, transferRecords)
         say("applier (in memory, one core): \(formatCount(applier.rate)) transfers/s (\(applier.elapsedNs / 1_000_000) ms; \(applier.okCount) ok)")
+        if applierOnly { return }
 
         if FileManager.default.fileExists(atPath: dir) {
             throw UserError("\(dir) exists: give --dir a path that does not exist (it is removed afterwards)")

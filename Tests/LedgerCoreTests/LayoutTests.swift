@@ -16,6 +16,7 @@ final class LayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<AccountRules>.stride, 8)
         XCTAssertEqual(MemoryLayout<AccountCold>.stride, 32)
         XCTAssertEqual(MemoryLayout<IdIndexSlot>.stride, 32)
+        XCTAssertEqual(MemoryLayout<FingerprintSlot>.stride, 16)
     }
 
     func testTransferOffsets() {

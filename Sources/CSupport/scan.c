@@ -1,5 +1,5 @@
 // Byte scans the storage layer runs over whole segments during recovery; in C so debug builds stay fast.
-#include "cchecksum.h"
+#include "csupport.h"
 #include <string.h>
 
 long wallet_last_nonzero_index(const void *bytes, size_t length) {

@@ -1,5 +1,5 @@
 // CRC32C (Castagnoli, reflected polynomial 0x82F63B78): hardware path with a portable fallback.
-#include "cchecksum.h"
+#include "csupport.h"
 #include <string.h>
 
 static uint32_t table[8][256];

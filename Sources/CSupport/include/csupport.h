@@ -1,4 +1,4 @@
-// Hardware CRC32C (Castagnoli) and a prefetch hint, for the Swift targets.
+// Small C helpers for the Swift targets: hardware CRC32C, prefetch hints, byte scans, mremap.
 #ifndef CCHECKSUM_H
 #define CCHECKSUM_H
 
@@ -36,6 +36,9 @@ long wallet_last_nonzero_index(const void *bytes, size_t length);
 /// Offset of the first 32-bit word equal to `magic` at `word_offset` within each `stride`-byte slot
 /// of [bytes, bytes + length), or -1. Used to look for batch headers when scanning a segment.
 long wallet_find_magic(const void *bytes, size_t length, size_t stride, size_t word_offset, uint32_t magic, long start);
+
+/// Grows an anonymous mapping (mremap with MREMAP_MAYMOVE); NULL on failure. Linux only.
+void *wallet_mremap_grow(void *address, size_t old_size, size_t new_size);
 
 #ifdef __cplusplus
 }
