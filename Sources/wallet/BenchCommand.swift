@@ -52,6 +52,9 @@ struct BenchCommand: ParsableCommand {
         let transferRecords = workload.transfers()
         say("generated \(formatCount(accounts)) accounts and \(formatCount(transfers)) transfers (\(distribution)) in \((monotonicNowNs() - generateStartNs) / 1_000_000) ms")
 
+        let checksums = measureChecksums()
+        say("checksums over 1 MiB batches: crc32c \(String(format: "%.1f", checksums.crcGBps)) GB/s (\(Checksum.isHardware ? "hardware" : "portable table")), sha-256 \(String(format: "%.2f", checksums.shaGBps)) GB/s")
+
         let applier = measureApplier(accountRecords, transferRecords)
         say("applier (in memory, one core): \(formatCount(applier.rate)) transfers/s (\(applier.elapsedNs / 1_000_000) ms; \(applier.okCount) ok)")
         if applierOnly { return }
@@ -76,11 +79,32 @@ struct BenchCommand: ParsableCommand {
                 + "\"applier_transfers_per_s\":\(applier.rate),\"ingest_transfers_per_s\":\(ingest.rate),"
                 + "\"ingest_batch_latency_ms_p50\":\(fmt(ingest.p50Ms)),\"ingest_batch_latency_ms_p99\":\(fmt(ingest.p99Ms)),"
                 + "\"ingest_batch_latency_ms_max\":\(fmt(ingest.maxMs)),\"ingest_mb_per_s\":\(String(format: "%.1f", ingestMBps)),"
+                + "\"crc32c_gb_per_s\":\(String(format: "%.2f", checksums.crcGBps)),\"sha256_gb_per_s\":\(String(format: "%.2f", checksums.shaGBps)),"
                 + "\"disk_baseline_mb_per_s\":\(String(format: "%.1f", baselineMBps)),\"ingest_share_of_disk_baseline_pct\":\(String(format: "%.1f", share))}")
         }
     }
 
     private func fmt(_ value: Double) -> String { String(format: "%.2f", value) }
+
+    /// CRC32C (every batch body and header) and SHA-256 (the hash chain), over 256 MiB each.
+    private func measureChecksums() -> (crcGBps: Double, shaGBps: Double) {
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { block.deallocate() }
+        var random = SplitMix64(seed: 11)
+        for index in stride(from: 0, to: block.count, by: 8) { block.storeBytes(of: random.next(), toByteOffset: index, as: UInt64.self) }
+        let rounds = 256
+        var crc: UInt32 = 0
+        var startNs = monotonicNowNs()
+        for _ in 0..<rounds { crc = Checksum.crc32c(UnsafeRawBufferPointer(block), continuing: crc) }
+        let crcNs = monotonicNowNs() - startNs
+        var hash = Hash256.zero
+        startNs = monotonicNowNs()
+        for _ in 0..<rounds { hash = Hash256(sha256Of: UnsafeRawBufferPointer(block)) }
+        let shaNs = monotonicNowNs() - startNs
+        precondition(crc != 0 || hash != .zero)
+        let bytes = Double(rounds << 20)
+        return (bytes / Double(crcNs), bytes / Double(shaNs))
+    }
 
     /// The applier alone: accounts created first (not timed), then every transfer batch, timed.
     private func measureApplier(_ accountRecords: [Account], _ transferRecords: [Transfer]) -> (rate: Int, elapsedNs: UInt64, okCount: Int) {

@@ -32,6 +32,7 @@ struct IngestCommand: ParsableCommand {
 
     private func printReport(_ report: IngestReport, json: Bool) {
         let rate = formatRate(report.transfersCount + report.accountsCount, elapsedNs: report.elapsedNs)
+        let transferRate = formatRate(report.transfersCount, elapsedNs: report.elapsedNs)
         let transferCounts = TransferResult.allCases.filter { report.transferResults[Int($0.rawValue)] > 0 }
             .map { ($0.name, report.transferResults[Int($0.rawValue)]) }
         let accountCounts = AccountResult.allCases.filter { report.accountResults[Int($0.rawValue)] > 0 }
@@ -40,12 +41,12 @@ struct IngestCommand: ParsableCommand {
             let transfers = transferCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
             let accounts = accountCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
             print("{\"transfers\":\(report.transfersCount),\"accounts\":\(report.accountsCount),\"batches\":\(report.batchesCount),"
-                + "\"records_per_s\":\(rate),\"elapsed_ms\":\(report.elapsedNs / 1_000_000),"
+                + "\"records_per_s\":\(rate),\"transfers_per_s\":\(transferRate),\"elapsed_ms\":\(report.elapsedNs / 1_000_000),"
                 + "\"transfer_results\":{\(transfers)},\"account_results\":{\(accounts)}}")
             return
         }
         print("ingested \(formatCount(report.transfersCount)) transfers and \(formatCount(report.accountsCount)) accounts in \(report.batchesCount) batches (ops \(report.firstOp)...\(report.lastOp)), durable")
-        print("  \(formatCount(rate)) records/s, \(report.elapsedNs / 1_000_000) ms")
+        print("  \(formatCount(transferRate)) transfers/s (\(formatCount(rate)) records/s), \(report.elapsedNs / 1_000_000) ms")
         for (name, count) in accountCounts { print("  account \(name): \(formatCount(count))") }
         for (name, count) in transferCounts { print("  transfer \(name): \(formatCount(count))") }
     }
