@@ -11,7 +11,7 @@ rm -rf "$DATA"
 "$WALLET" format --data "$DATA" --cluster 7
 "$WALLET" ingest --data "$DATA" data/accounts.csv data/transfers.csv
 echo
-for account in 1 2 3 4 101 102; do
+for account in 1 2 3 4 101 103 104; do
     "$WALLET" balance --data "$DATA" "$account"
 done
 echo
