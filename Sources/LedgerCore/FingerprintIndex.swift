@@ -40,7 +40,8 @@ struct FingerprintIndex {
     func prefetch(hash: UInt64) {
         let position = Int(truncatingIfNeeded: hash) & mask
         wallet_prefetch_read(slots + position)
-        wallet_prefetch_read(slots + ((position + 4) & mask))
+        // New ids probe to the first empty slot: from the line's second half that often crosses.
+        if position & 3 >= 2 { wallet_prefetch_read(slots + ((position + 4) & mask)) }
     }
 
     /// The row whose id matches (`isMatch(row)`), or `IdIndex.rowNone`.

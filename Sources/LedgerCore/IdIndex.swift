@@ -81,13 +81,14 @@ public struct IdIndex {
     @inline(__always)
     public func hash(_ key: UInt128) -> UInt64 { hasher.hash(key) }
 
-    /// Prefetches the slot `hash` lands on and the one after it: a probe that runs past the end of
-    /// its cache line (likely at high load) then finds the next line in cache too.
+    /// Prefetches the cache line of the slot `hash` lands on, and the next line too when that slot is
+    /// the last of its line (a probe that does not stop there runs into the next line). Every extra
+    /// prefetch takes a miss buffer: the applier is bound by how many lines it keeps in flight.
     @inline(__always)
     public func prefetch(hash: UInt64) {
         let position = Int(truncatingIfNeeded: hash) & mask
         wallet_prefetch_read(slots + position)
-        wallet_prefetch_read(slots + ((position + 2) & mask))
+        if position & 1 == 1 { wallet_prefetch_read(slots + ((position + 1) & mask)) }
     }
 
     /// The row of `key`, or `rowNone`. `hash` must be `hash(key)`.
