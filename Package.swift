@@ -56,9 +56,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the test targets (temporary directories); not shipped in any product.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "Workload"], swiftSettings: swiftSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
-        .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

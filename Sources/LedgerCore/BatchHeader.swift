@@ -74,9 +74,7 @@ public struct BatchHeader: Equatable, Sendable {
 
     /// CRC32C of bytes 4..<128 of this header as stored.
     public func computeHeaderChecksum() -> UInt32 {
-        withUnsafeBytes(of: self) { raw in
-            Checksum.crc32c(UnsafeRawBufferPointer(rebasing: raw[4..<Limits.batchHeaderSizeBytes]))
-        }
+        Checksum.crc32cOfHeader(self)
     }
 
     /// SHA-256 of the 128 header bytes: the link the next batch stores in `previousHeaderHash`.

@@ -12,6 +12,12 @@ public enum Checksum {
         return wallet_crc32c(crc, base, bytes.count)
     }
 
+    /// CRC32C of bytes 4..<128 of a 128-byte header whose first 4 bytes hold that checksum.
+    public static func crc32cOfHeader<Header>(_ header: Header) -> UInt32 {
+        precondition(MemoryLayout<Header>.size == 128, "headers are 128 bytes")
+        return withUnsafeBytes(of: header) { crc32c(UnsafeRawBufferPointer(rebasing: $0[4..<128])) }
+    }
+
     public static var isHardware: Bool { wallet_crc32c_is_hardware() != 0 }
 
     /// The table implementation, for tests that check the hardware path against it.

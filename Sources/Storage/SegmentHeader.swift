@@ -41,7 +41,7 @@ public struct SegmentHeader: Equatable, Sendable {
     }
 
     public func computeChecksum() -> UInt32 {
-        withUnsafeBytes(of: self) { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[4..<128])) }
+        Checksum.crc32cOfHeader(self)
     }
 
     /// Why stored bytes are not this segment's header, or nil when they are.

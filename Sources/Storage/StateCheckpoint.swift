@@ -32,18 +32,11 @@ public struct StateCheckpoint: Equatable, Sendable {
     }
 
     func computeChecksum() -> UInt32 {
-        withUnsafeBytes(of: self) { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[4..<128])) }
+        Checksum.crc32cOfHeader(self)
     }
 
     public func write(directory: String) throws {
-        let path = directory + "/" + StateCheckpoint.fileName
-        let temporaryPath = path + ".tmp"
-        let fd = try Syscall.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC)
-        defer { Syscall.close(fd) }
-        try withUnsafeBytes(of: self) { try Syscall.pwriteAll(fd, temporaryPath, $0, offset: 0) }
-        try Syscall.fsync(fd, temporaryPath)
-        try Syscall.rename(temporaryPath, path)
-        try Syscall.fsyncDirectory(directory)
+        try withUnsafeBytes(of: self) { try Syscall.writeFileAtomically(directory + "/" + StateCheckpoint.fileName, $0) }
     }
 
     /// The recorded checkpoint, nil when none was ever written; throws when the file is damaged.

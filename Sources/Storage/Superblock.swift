@@ -44,7 +44,7 @@ public struct Superblock: Equatable, Sendable {
     }
 
     func computeChecksum() -> UInt32 {
-        withUnsafeBytes(of: self) { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[4..<128])) }
+        Checksum.crc32cOfHeader(self)
     }
 }
 
@@ -81,15 +81,9 @@ public struct DataDirectory: Sendable {
         let superblock = Superblock(clusterId: clusterId, replicaIndex: replicaIndex, replicaCount: replicaCount, segmentSizeBytes: segmentSizeBytes)
         let directory = DataDirectory(path: path, superblock: superblock)
         try Syscall.mkdir(directory.logPath)
-        let temporaryPath = directory.superblockPath + ".tmp"
-        let fd = try Syscall.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC)
-        defer { Syscall.close(fd) }
         var page = [UInt8](repeating: 0, count: Superblock.fileSizeBytes)
         withUnsafeBytes(of: superblock) { page.replaceSubrange(0..<128, with: $0) }
-        try page.withUnsafeBytes { try Syscall.pwriteAll(fd, temporaryPath, $0, offset: 0) }
-        try Syscall.fsync(fd, temporaryPath)
-        try Syscall.rename(temporaryPath, directory.superblockPath)
-        try Syscall.fsyncDirectory(path)
+        try page.withUnsafeBytes { try Syscall.writeFileAtomically(directory.superblockPath, $0) }
         return directory
     }
 

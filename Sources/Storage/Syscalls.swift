@@ -105,6 +105,19 @@ enum Syscall {
         _ = try retryingEINTR("msync", path) { Glibc.msync(address + start, end - start, MS_SYNC) }
     }
 
+    /// Replaces `path` with `bytes` so a crash leaves the old or the new content, never a mix:
+    /// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+    static func writeFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws {
+        let temporaryPath = path + ".tmp"
+        let fd = try open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC)
+        defer { close(fd) }
+        try pwriteAll(fd, temporaryPath, bytes, offset: 0)
+        try fsync(fd, temporaryPath)
+        try rename(temporaryPath, path)
+        let slash = path.lastIndex(of: "/")
+        try fsyncDirectory(slash.map { String(path[..<$0]) } ?? ".")
+    }
+
     static func mkdir(_ path: String) throws {
         if Glibc.mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw IOError(operation: "mkdir", path: path, errno: errno)

@@ -4,6 +4,7 @@ import LedgerCore
 @testable import Replica
 import Storage
 import Workload
+import TestSupport
 import XCTest
 
 final class LocalNodeTests: XCTestCase {

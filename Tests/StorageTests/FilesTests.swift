@@ -2,6 +2,7 @@
 import Foundation
 import LedgerCore
 @testable import Storage
+import TestSupport
 import XCTest
 
 final class FilesTests: XCTestCase {

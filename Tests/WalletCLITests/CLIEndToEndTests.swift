@@ -1,6 +1,7 @@
 // The CLI as users and scripts drive it: real processes, real files, real exit codes.
 import Foundation
 import LedgerCore
+import TestSupport
 import XCTest
 
 final class CLIEndToEndTests: XCTestCase {

@@ -1,6 +1,7 @@
 // A real `wallet ingest` process killed with SIGKILL mid-way: the data directory recovers,
 // verifies, and takes more work.
 import Foundation
+import TestSupport
 import XCTest
 
 final class CrashTests: XCTestCase {

@@ -8,6 +8,11 @@ struct ProcessOutput {
     let stderr: String
 }
 
+/// Bytes read on another thread; handed over through a semaphore, so never raced.
+final class Collector: @unchecked Sendable {
+    var data = Data()
+}
+
 enum Wallet {
     /// The `wallet` binary next to the test bundle (both are products of the same build).
     static var executableURL: URL {
@@ -31,14 +36,18 @@ enum Wallet {
         process.standardError = err
         try process.run()
         // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
-        var errData = Data()
-        let errReader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        let errCollector = Collector()
+        let errDone = DispatchSemaphore(value: 0)
+        let errReader = Thread {
+            errCollector.data = err.fileHandleForReading.readDataToEndOfFile()
+            errDone.signal()
+        }
         errReader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        while !errReader.isFinished { usleep(1_000) }
+        errDone.wait()
         return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+                             stderr: String(decoding: errCollector.data, as: UTF8.self))
     }
 
     /// Runs and requires exit status 0.

@@ -1,10 +1,10 @@
 // A fresh directory per test under the system temp dir, removed afterwards.
 import Foundation
 
-final class TemporaryDirectory {
-    let path: String
+public final class TemporaryDirectory {
+    public let path: String
 
-    init(_ name: String = #function) {
+    public init(_ name: String = #function) {
         let safe = name.filter { $0.isLetter || $0.isNumber }
         path = NSTemporaryDirectory() + "/wallet-test-\(safe)-\(UUID().uuidString.prefix(8))"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
