@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "wallet", targets: ["wallet"]),
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,7 @@ let package = Package(
             dependencies: ["CSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        .target(name: "Consensus", swiftSettings: swiftSettings),
         .target(
             name: "Storage",
             dependencies: ["LedgerCore", "CSupport", "CLZ4"],
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

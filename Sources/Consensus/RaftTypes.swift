@@ -1,0 +1,96 @@
+// The values the Raft core exchanges with its shell: entries, durable state, messages, Ready.
+
+/// One log entry: a whole batch (the payload) and the term its leader created it in.
+///
+/// The core never looks inside the payload: the shell decides what it is (batch bytes in the
+/// simulator, a handle to a batch in a segment file in the runtime).
+public struct Entry<Payload: Sendable>: Sendable {
+    public var term: UInt64
+    public var payload: Payload
+
+    public init(term: UInt64, payload: Payload) {
+        self.term = term
+        self.payload = payload
+    }
+}
+
+/// What must survive a crash besides the log: the current term and the vote cast in it.
+///
+/// Persisted (and fsync'd) before any message of the same `Ready` is sent: a replica that forgets
+/// its vote could vote twice in one term and elect two leaders.
+public struct HardState: Equatable, Sendable {
+    public var term: UInt64
+    public var votedFor: Int?
+
+    public init(term: UInt64 = 0, votedFor: Int? = nil) {
+        self.term = term
+        self.votedFor = votedFor
+    }
+}
+
+public enum Role: String, Sendable {
+    case follower
+    case preCandidate = "pre_candidate"
+    case candidate
+    case leader
+}
+
+/// A message between replicas. `term` is the sender's term (for a pre-vote request: the term it
+/// would campaign in).
+public struct Message<Payload: Sendable>: Sendable {
+    public var from: Int
+    public var to: Int
+    public var term: UInt64
+    public var body: MessageBody<Payload>
+
+    public init(from: Int, to: Int, term: UInt64, body: MessageBody<Payload>) {
+        self.from = from
+        self.to = to
+        self.term = term
+        self.body = body
+    }
+}
+
+public enum MessageBody<Payload: Sendable>: Sendable {
+    /// "Would you vote for me in `term`?" Changes nobody's state (Raft thesis §9.6).
+    case preVote(lastIndex: UInt64, lastTerm: UInt64)
+    case preVoteResponse(granted: Bool)
+    case requestVote(lastIndex: UInt64, lastTerm: UInt64)
+    case requestVoteResponse(granted: Bool)
+    /// Entries after `previousIndex`; empty for a heartbeat. `readContext` (non-zero) asks the
+    /// follower to echo it, confirming leadership for linearizable reads.
+    case appendEntries(previousIndex: UInt64, previousTerm: UInt64, entries: [Entry<Payload>], commitIndex: UInt64, readContext: UInt64)
+    /// `matchIndex` on success: the follower durably holds everything up to it that matches the
+    /// leader. On failure, `hintIndex`: the leader should retry from at most this index.
+    case appendEntriesResponse(success: Bool, matchIndex: UInt64, hintIndex: UInt64, readContext: UInt64)
+}
+
+/// A linearizable read that may now be served: once the local replica has applied `index`.
+public struct ReadState: Equatable, Sendable {
+    public var requestId: UInt64
+    public var index: UInt64
+}
+
+/// Everything the shell must do after a step or tick, in this order:
+///
+/// 1. truncate the log after `truncateAfterIndex` (if set), then append `entriesToPersist`, and
+///    persist `hardState` (if set) — durably (fsync) before step 2;
+/// 2. send `messages`;
+/// 3. apply `committedEntries` in order;
+/// 4. call `advance(_:)` with this `Ready`, and only then step or tick the core again.
+///
+/// Sending only after persisting is what makes a vote or an acknowledgement a promise.
+public struct Ready<Payload: Sendable>: Sendable {
+    public var hardState: HardState?
+    public var truncateAfterIndex: UInt64?
+    /// `(index, entry)` in increasing index order, contiguous.
+    public var entriesToPersist: [(index: UInt64, entry: Entry<Payload>)] = []
+    public var messages: [Message<Payload>] = []
+    public var committedEntries: [(index: UInt64, entry: Entry<Payload>)] = []
+    public var readStates: [ReadState] = []
+
+    public var isEmpty: Bool {
+        hardState == nil && truncateAfterIndex == nil && entriesToPersist.isEmpty && messages.isEmpty
+            && committedEntries.isEmpty && readStates.isEmpty
+    }
+}

@@ -1,0 +1,159 @@
+// The deterministic cluster simulator: seeded, single-threaded, tick-driven, checked every step.
+import Consensus
+import LedgerCore
+import Workload
+
+/// A safety or liveness property that failed, with where.
+struct SimulationFailure: Error, CustomStringConvertible {
+    let seed: UInt64
+    let tick: Int
+    let message: String
+    var description: String {
+        "seed \(seed) failed at tick \(tick): \(message)\n  replay: SIM_SEED=\(seed) swift test --filter ConsensusTests.SimulatorTests"
+    }
+}
+
+struct SimulationOptions {
+    var replicaCount = 3
+    /// Ticks with faults (drops, duplicates, delays, partitions, crashes).
+    var faultyTicks = 1_500
+    /// After faults stop: the cluster must commit a new batch on every replica within this many ticks.
+    var recoveryTicksMax = 400
+    var crashProbabilityPerTick = 0.004
+    var partitionProbabilityPerTick = 0.004
+    var proposeProbabilityPerTick = 0.3
+}
+
+final class Simulator {
+    let seed: UInt64
+    let options: SimulationOptions
+    var random: SplitMix64
+    var network = SimNetwork<SimBatch>()
+    var replicas: [SimReplica] = []
+    var tick = 0
+    let config: RaftConfig
+
+    // What the checkers have seen.
+    var leaderOfTerm: [UInt64: Int] = [:]
+    /// index → batch id of every entry ever known committed.
+    var committed: [UInt64: UInt64] = [:]
+    /// index → batch id applied, and the state digest after it.
+    var appliedRecord: [UInt64: (batchId: UInt64, digest: Hash256)] = [:]
+    var nextBatchId: UInt64 = 1
+    var partitionHealsAtTick: Int?
+    /// Off once the faulty period ends: no more crashes, partitions, drops or duplicates.
+    var faultsEnabled = true
+    var statistics = (elections: 0, crashes: 0, partitions: 0, commits: 0)
+
+    init(seed: UInt64, options: SimulationOptions = SimulationOptions()) {
+        self.seed = seed
+        self.options = options
+        random = SplitMix64(seed: seed)
+        config = RaftConfig(replicaCount: options.replicaCount)
+        replicas = (0..<options.replicaCount).map { SimReplica(id: $0, config: config, seed: seed &* 31 &+ UInt64($0)) }
+        network.dropProbability = 0.02 + random.unit() * 0.1
+        network.duplicateProbability = random.unit() * 0.05
+        network.delayTicksMax = 1 + random.below(4)
+    }
+
+    func fail(_ message: String) -> SimulationFailure { SimulationFailure(seed: seed, tick: tick, message: message) }
+
+    /// Runs faults for `faultyTicks`, then heals everything and requires progress.
+    func run() throws {
+        while tick < options.faultyTicks {
+            injectFaults()
+            try step()
+        }
+        // Faults stop: every replica up, network whole and reliable.
+        faultsEnabled = false
+        network.heal()
+        network.calm()
+        for replica in replicas where !replica.isUp { replica.restart(seed: random.next()) }
+        let target = nextBatchId
+        var proposed = false
+        let deadline = tick + options.recoveryTicksMax
+        while tick < deadline {
+            if !proposed, let leader = replicas.first(where: { $0.isUp && $0.raft.role == .leader }) {
+                proposed = leader.raft.propose(makeBatch()) != nil
+            }
+            try step()
+            if proposed && replicas.allSatisfy({ $0.applied.contains { $0.batchId == target } }) { return }
+        }
+        throw fail("no progress within \(options.recoveryTicksMax) ticks after faults stopped (proposed: \(proposed); replicas: \(replicas.map { "\($0.isUp ? "up" : "down")/\($0.raft.role)/t\($0.raft.term)/last\($0.raft.lastIndex)/c\($0.raft.commitIndex)/applied\($0.applied.last?.index ?? 0)" }))")
+    }
+
+    func makeBatch() -> SimBatch {
+        let id = nextBatchId
+        nextBatchId += 1
+        var transfers: [Transfer] = []
+        for index in 0..<(1 + random.below(4)) {
+            let debit = UInt128(1 + random.below(SimReplica.accounts))
+            var credit = UInt128(1 + random.below(SimReplica.accounts))
+            if credit == debit { credit = debit % UInt128(SimReplica.accounts) + 1 }
+            let amount = UInt128(1 + random.below(500))
+            transfers.append(Transfer(id: UInt128(id) << 8 | UInt128(index + 1), debitAccountId: debit, creditAccountId: credit, amount: amount, ledger: 1))
+        }
+        return SimBatch(id: id, transfers: transfers)
+    }
+
+    private func injectFaults() {
+        if let heal = partitionHealsAtTick, tick >= heal {
+            network.heal()
+            partitionHealsAtTick = nil
+        }
+        if partitionHealsAtTick == nil && random.unit() < options.partitionProbabilityPerTick {
+            var group: Set<Int> = []
+            for replica in 0..<options.replicaCount where random.below(2) == 0 { group.insert(replica) }
+            network.partition(group, from: options.replicaCount)
+            partitionHealsAtTick = tick + 20 + random.below(150)
+            statistics.partitions += 1
+        }
+        for replica in replicas {
+            if replica.isUp && random.unit() < options.crashProbabilityPerTick {
+                replica.crash()
+                statistics.crashes += 1
+            } else if !replica.isUp && random.unit() < 0.05 {
+                replica.restart(seed: random.next())
+            }
+        }
+    }
+
+    /// One tick: clients propose, replicas tick, messages are delivered, every Ready is carried out.
+    func step() throws {
+        tick += 1
+        if random.unit() < options.proposeProbabilityPerTick,
+           let leader = replicas.first(where: { $0.isUp && $0.raft.role == .leader }) {
+            _ = leader.raft.propose(makeBatch())
+        }
+        for replica in replicas where replica.isUp {
+            replica.raft.tick()
+            try drain(replica)
+        }
+        for message in network.deliverable(now: tick, random: &random) {
+            let replica = replicas[message.to]
+            guard replica.isUp else { continue }
+            replica.raft.step(message)
+            try drain(replica)
+        }
+        try checkEveryStep()
+    }
+
+    /// Carries out Readies until the replica has none (or crashes in the middle of one).
+    private func drain(_ replica: SimReplica) throws {
+        while replica.isUp && replica.raft.hasReady {
+            let ready = replica.raft.ready()
+            let entriesBefore = replica.disk.entries.count
+            // A rare crash in the middle of persisting: a torn write of this cycle's entries.
+            if faultsEnabled && !ready.entriesToPersist.isEmpty && random.unit() < options.crashProbabilityPerTick / 4 {
+                _ = replica.process(ready, crashAfterEntries: random.below(ready.entriesToPersist.count + 1),
+                                    persistHardStateBeforeCrash: random.below(2) == 0)
+                statistics.crashes += 1
+                return
+            }
+            guard let messages = replica.process(ready) else { return }
+            try checkNewEntries(replica, from: min(entriesBefore, Int(ready.truncateAfterIndex ?? UInt64(entriesBefore))))
+            try checkApplied(replica, ready.committedEntries.map(\.index))
+            for message in messages { network.send(message, now: tick, random: &random) }
+        }
+    }
+}

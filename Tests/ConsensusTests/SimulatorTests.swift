@@ -1,0 +1,45 @@
+// Many seeded runs of the cluster simulator: `make test` runs 200 seeds, `make sim SEEDS=N` more.
+import Foundation
+import XCTest
+
+final class SimulatorTests: XCTestCase {
+    /// Seeds come from the environment so one command replays a failure:
+    /// `SIM_SEED=S` runs only seed S; `SIM_SEEDS=N` runs N seeds from `SIM_SEED_START` (default 1).
+    private var seeds: [UInt64] {
+        let environment = ProcessInfo.processInfo.environment
+        if let single = environment["SIM_SEED"].flatMap(UInt64.init) { return [single] }
+        let count = environment["SIM_SEEDS"].flatMap(Int.init) ?? 200
+        let start = environment["SIM_SEED_START"].flatMap(UInt64.init) ?? 1
+        return (0..<count).map { start + UInt64($0) }
+    }
+
+    func testClusterOfThreeSurvivesFaults() {
+        var totals = (elections: 0, crashes: 0, partitions: 0, commits: 0)
+        for seed in seeds {
+            let simulator = Simulator(seed: seed)
+            do {
+                try simulator.run()
+            } catch {
+                XCTFail("\(error)")
+                continue
+            }
+            totals.elections += simulator.statistics.elections
+            totals.crashes += simulator.statistics.crashes
+            totals.partitions += simulator.statistics.partitions
+            totals.commits += simulator.statistics.commits
+        }
+        print("simulator: \(seeds.count) seeds, \(totals.elections) elections, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.commits) committed entries")
+        // The runs must exercise the faults they claim to survive.
+        XCTAssertGreaterThan(totals.crashes, seeds.count / 2)
+        XCTAssertGreaterThan(totals.elections, seeds.count)
+        XCTAssertGreaterThan(totals.commits, seeds.count * 50)
+    }
+
+    func testClusterOfFiveSurvivesFaults() {
+        var options = SimulationOptions()
+        options.replicaCount = 5
+        for seed in seeds.prefix(max(1, seeds.count / 8)) {
+            XCTAssertNoThrow(try Simulator(seed: seed &+ 1_000_000, options: options).run())
+        }
+    }
+}
