@@ -1,4 +1,5 @@
 // Growable columns of fixed-size values behind raw pointers, for the applier's hot loops.
+import CSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,6 +49,16 @@ public struct Column<Element> {
     mutating func append(_ element: Element) {
         precondition(count < capacity, "reserve before appending")
         base[count] = element
+        count += 1
+    }
+
+    /// Appends a 128-byte record with non-temporal stores (no read for ownership, no cache
+    /// pollution): the applier's miss buffers stay free for its random look-ups. The caller fences
+    /// (`wallet_store_fence`) before anyone else may read the column.
+    @inline(__always)
+    mutating func appendNonTemporal(_ element: Element) {
+        precondition(MemoryLayout<Element>.stride == 128 && count < capacity, "reserve before appending")
+        withUnsafePointer(to: element) { wallet_store_record_nontemporal(base + count, $0) }
         count += 1
     }
 

@@ -69,6 +69,8 @@ public final class Ledger {
             let result = createAccount(accounts[index], timestamp: timestampNs + UInt64(index))
             results[index] = result.rawValue
         }
+        // The transfer store was written with non-temporal stores: order them before anything else.
+        wallet_store_fence()
     }
 
     private func createAccount(_ account: Account, timestamp: UInt64) -> AccountResult {

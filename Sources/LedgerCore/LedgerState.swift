@@ -134,7 +134,7 @@ struct LedgerState {
         precondition(row < Int(IdIndex.rowNone), "transfer row space exhausted")
         var stored = transfer
         stored.timestamp = timestamp
-        transfers.append(stored)
+        transfers.appendNonTemporal(stored)
         transferResults.append(result.rawValue)
         let pending = result == .ok && transfer.flags.contains(.pending)
         transferPendingStates.append(pending ? PendingState.pending.rawValue : PendingState.none.rawValue)

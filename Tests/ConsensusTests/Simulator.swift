@@ -1,5 +1,6 @@
 // The deterministic cluster simulator: seeded, single-threaded, tick-driven, checked every step.
-import Consensus
+@testable import Consensus
+import Foundation
 import LedgerCore
 import Workload
 
@@ -8,8 +9,9 @@ struct SimulationFailure: Error, CustomStringConvertible {
     let seed: UInt64
     let tick: Int
     let message: String
+    let replayCommand: String
     var description: String {
-        "seed \(seed) failed at tick \(tick): \(message)\n  replay: SIM_SEED=\(seed) swift test --filter ConsensusTests.SimulatorTests"
+        "seed \(seed) failed at tick \(tick): \(message)\n  replay: \(replayCommand)  (SIM_DEBUG=1 dumps the replicas)"
     }
 }
 
@@ -22,6 +24,8 @@ struct SimulationOptions {
     var crashProbabilityPerTick = 0.004
     var partitionProbabilityPerTick = 0.004
     var proposeProbabilityPerTick = 0.3
+    /// The command that replays this run, printed with any failure.
+    var replayCommand = ""
 }
 
 final class Simulator {
@@ -56,7 +60,9 @@ final class Simulator {
         network.delayTicksMax = 1 + random.below(4)
     }
 
-    func fail(_ message: String) -> SimulationFailure { SimulationFailure(seed: seed, tick: tick, message: message) }
+    func fail(_ message: String) -> SimulationFailure {
+        SimulationFailure(seed: seed, tick: tick, message: message, replayCommand: options.replayCommand)
+    }
 
     /// Runs faults for `faultyTicks`, then heals everything and requires progress.
     func run() throws {
@@ -69,17 +75,33 @@ final class Simulator {
         network.heal()
         network.calm()
         for replica in replicas where !replica.isUp { replica.restart(seed: random.next()) }
-        let target = nextBatchId
-        var proposed = false
+        // A target batch must reach every replica's state machine. A proposal can still be lost
+        // (its leader deposed by a healed partition before replicating it): propose again then.
+        var targets: Set<UInt64> = []
+        var lastProposalTick = -1_000
         let deadline = tick + options.recoveryTicksMax
+        let proposed = { !targets.isEmpty }
         while tick < deadline {
-            if !proposed, let leader = replicas.first(where: { $0.isUp && $0.raft.role == .leader }) {
-                proposed = leader.raft.propose(makeBatch()) != nil
+            if tick - lastProposalTick >= 100, let leader = replicas.first(where: { $0.isUp && $0.raft.role == .leader }) {
+                let batch = makeBatch()
+                if leader.raft.propose(batch) != nil {
+                    targets.insert(batch.id)
+                    lastProposalTick = tick
+                }
             }
             try step()
-            if proposed && replicas.allSatisfy({ $0.applied.contains { $0.batchId == target } }) { return }
+            if targets.contains(where: { target in replicas.allSatisfy { $0.applied.contains { $0.batchId == target } } }) { return }
         }
-        throw fail("no progress within \(options.recoveryTicksMax) ticks after faults stopped (proposed: \(proposed); replicas: \(replicas.map { "\($0.isUp ? "up" : "down")/\($0.raft.role)/t\($0.raft.term)/last\($0.raft.lastIndex)/c\($0.raft.commitIndex)/applied\($0.applied.last?.index ?? 0)" }))")
+        if ProcessInfo.processInfo.environment["SIM_DEBUG"] != nil {
+            for replica in replicas {
+                let raft = replica.raft
+                print("replica \(replica.id): role \(raft.role) term \(raft.term) last \(raft.lastIndex) stable \(raft.stableIndex) commit \(raft.commitIndex) applied \(raft.appliedIndex) lastTerm \(raft.term(at: raft.lastIndex) ?? 0)")
+                if raft.role == .leader {
+                    for (peer, progress) in raft.progress.enumerated() { print("  progress \(peer): \(progress)") }
+                }
+            }
+        }
+        throw fail("no progress within \(options.recoveryTicksMax) ticks after faults stopped (proposed: \(proposed()); replicas: \(replicas.map { "\($0.isUp ? "up" : "down")/\($0.raft.role)/t\($0.raft.term)/last\($0.raft.lastIndex)/c\($0.raft.commitIndex)/applied\($0.applied.last?.index ?? 0)" }))")
     }
 
     func makeBatch() -> SimBatch {

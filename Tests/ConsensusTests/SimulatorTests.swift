@@ -16,7 +16,9 @@ final class SimulatorTests: XCTestCase {
     func testClusterOfThreeSurvivesFaults() {
         var totals = (elections: 0, crashes: 0, partitions: 0, commits: 0)
         for seed in seeds {
-            let simulator = Simulator(seed: seed)
+            var options = SimulationOptions()
+            options.replayCommand = "SIM_SEED=\(seed) swift test --filter ConsensusTests.SimulatorTests/testClusterOfThreeSurvivesFaults"
+            let simulator = Simulator(seed: seed, options: options)
             do {
                 try simulator.run()
             } catch {
@@ -39,6 +41,7 @@ final class SimulatorTests: XCTestCase {
         var options = SimulationOptions()
         options.replicaCount = 5
         for seed in seeds.prefix(max(1, seeds.count / 8)) {
+            options.replayCommand = "SIM_SEED=\(seed) swift test --filter ConsensusTests.SimulatorTests/testClusterOfFiveSurvivesFaults"
             XCTAssertNoThrow(try Simulator(seed: seed &+ 1_000_000, options: options).run())
         }
     }

@@ -30,6 +30,14 @@ static inline void wallet_prefetch_read(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
+/// Copies one 128-byte record to a 16-byte-aligned destination with non-temporal stores: no read
+/// for ownership, no cache pollution. For append-only stores written once and rarely read soon.
+/// Call `wallet_store_fence` before another thread may read what was written.
+void wallet_store_record_nontemporal(void *destination, const void *source);
+
+/// Orders earlier non-temporal stores before later stores (sfence).
+void wallet_store_fence(void);
+
 /// Index of the last non-zero byte in [bytes, bytes + length), or -1 when all are zero.
 long wallet_last_nonzero_index(const void *bytes, size_t length);
 
