@@ -25,6 +25,9 @@ public final class Raft<Payload: Sendable> {
     public internal(set) var appliedIndex: UInt64 = 0
     var log: RaftLog<Payload>
 
+    /// See `HardState.votingFloorIndex`: votes compare candidates against this as well as the log.
+    var votingFloor: (index: UInt64, term: UInt64)
+
     var electionElapsedTicks = 0
     var heartbeatElapsedTicks = 0
     var randomizedElectionTimeoutTicks = 0
@@ -53,6 +56,7 @@ public final class Raft<Payload: Sendable> {
         self.noopPayload = noopPayload
         term = hardState.term
         votedFor = hardState.votedFor
+        votingFloor = (hardState.votingFloorIndex, hardState.votingFloorTerm)
         persistedHardState = hardState
         log = RaftLog(restored: entries)
         unstableFromIndex = log.lastIndex + 1
@@ -119,15 +123,19 @@ public final class Raft<Payload: Sendable> {
 
     // MARK: Ready / advance
 
+    var hardState: HardState {
+        HardState(term: term, votedFor: votedFor, votingFloorIndex: votingFloor.index, votingFloorTerm: votingFloor.term)
+    }
+
     public var hasReady: Bool {
-        HardState(term: term, votedFor: votedFor) != persistedHardState || pendingTruncateAfter != nil
+        hardState != persistedHardState || pendingTruncateAfter != nil
             || unstableFromIndex <= log.lastIndex || !messages.isEmpty || appliedIndex < commitIndex || !readStates.isEmpty
     }
 
     /// Collects what the shell must do now; see `Ready` for the order it must follow.
     public func ready() -> Ready<Payload> {
         var ready = Ready<Payload>()
-        let hardState = HardState(term: term, votedFor: votedFor)
+        let hardState = self.hardState
         if hardState != persistedHardState {
             ready.hardState = hardState
             persistedHardState = hardState

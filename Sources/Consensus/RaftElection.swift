@@ -1,8 +1,26 @@
 // Leader election: pre-vote, then vote, then leadership (Raft §5.2, §5.4.1; thesis §9.6).
 
 extension Raft {
+    /// The election restriction, against the log and against the voting floor.
+    func candidateIsUpToDate(lastIndex: UInt64, lastTerm: UInt64) -> Bool {
+        let aboveFloor = lastTerm > votingFloor.term || (lastTerm == votingFloor.term && lastIndex >= votingFloor.index)
+        return log.isUpToDate(lastIndex: lastIndex, lastTerm: lastTerm) && aboveFloor
+    }
+
+    /// Whether this replica discarded entries it may have acknowledged and has not got them back:
+    /// it must not lead (it could overwrite what it helped commit), only be repaired.
+    var isBelowVotingFloor: Bool {
+        let logReachesFloor = log.lastTerm > votingFloor.term
+            || (log.lastTerm == votingFloor.term && log.lastIndex >= votingFloor.index)
+        return votingFloor.index > 0 && !logReachesFloor
+    }
+
     /// A timeout without a leader: ask whether an election could be won before disturbing anyone.
     func startPreVote() {
+        if isBelowVotingFloor {
+            resetElectionTimeout()
+            return
+        }
         if config.replicaCount == 1 {
             campaign()
             return
@@ -19,7 +37,7 @@ extension Raft {
     func handlePreVote(_ message: Message<Payload>, lastIndex: UInt64, lastTerm: UInt64) {
         let heardFromLeaderRecently = leaderId != nil && electionElapsedTicks < config.electionTimeoutTicksMin
         let granted = message.term > term && !heardFromLeaderRecently && role != .leader
-            && log.isUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
+            && candidateIsUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
         send(message.from, .preVoteResponse(granted: granted), term: granted ? message.term : term)
     }
 
@@ -49,7 +67,7 @@ extension Raft {
     func handleRequestVote(_ message: Message<Payload>, lastIndex: UInt64, lastTerm: UInt64) {
         var granted = false
         if message.term == term && (votedFor == nil || votedFor == message.from)
-            && log.isUpToDate(lastIndex: lastIndex, lastTerm: lastTerm) {
+            && candidateIsUpToDate(lastIndex: lastIndex, lastTerm: lastTerm) {
             votedFor = message.from
             granted = true
             resetElectionTimeout()

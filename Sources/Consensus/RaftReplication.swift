@@ -106,6 +106,9 @@ extension Raft {
             progress[peer].isProbing = false
             maybeCommit()
         } else if hintIndex > 0 {
+            // A follower that discarded a damaged suffix no longer holds what it once matched:
+            // believe its log (only ever makes commitment more conservative) and repair it.
+            if hintIndex <= progress[peer].matchIndex { progress[peer].matchIndex = hintIndex - 1 }
             let next = max(progress[peer].matchIndex + 1, min(hintIndex, progress[peer].nextIndex))
             progress[peer].nextIndex = next
             progress[peer].inflightLastIndexes.removeAll()

@@ -21,10 +21,29 @@ public struct Entry<Payload: Sendable>: Sendable {
 public struct HardState: Equatable, Sendable {
     public var term: UInt64
     public var votedFor: Int?
+    /// The last index and term this replica's log reached before it discarded a damaged suffix
+    /// (0, 0 when it never did). It may have acknowledged entries up to there, counted towards
+    /// their commitment, so it keeps voting as if it still held them: it grants a vote only to a
+    /// candidate at least that up to date, and a committed entry cannot be lost through its vote.
+    public var votingFloorIndex: UInt64
+    public var votingFloorTerm: UInt64
 
-    public init(term: UInt64 = 0, votedFor: Int? = nil) {
+    public init(term: UInt64 = 0, votedFor: Int? = nil, votingFloorIndex: UInt64 = 0, votingFloorTerm: UInt64 = 0) {
         self.term = term
         self.votedFor = votedFor
+        self.votingFloorIndex = votingFloorIndex
+        self.votingFloorTerm = votingFloorTerm
+    }
+
+    /// The floor after discarding every entry after `keptIndex` of a log that ended at
+    /// (`lastIndex`, `lastTerm`): the shell calls this when it finds damage at `keptIndex + 1`.
+    public func discardingSuffix(lastIndex: UInt64, lastTerm: UInt64) -> HardState {
+        var state = self
+        if lastTerm > votingFloorTerm || (lastTerm == votingFloorTerm && lastIndex > votingFloorIndex) {
+            state.votingFloorIndex = lastIndex
+            state.votingFloorTerm = lastTerm
+        }
+        return state
     }
 }
 

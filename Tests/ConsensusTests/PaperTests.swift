@@ -173,4 +173,19 @@ final class PaperTests: XCTestCase {
         XCTAssertEqual(released, [ReadState(requestId: 7, index: 1)])
         XCTAssertFalse(cluster.replicas[1].readIndex(requestId: 8), "followers do not serve read index")
     }
+
+    /// A replica that discarded damaged entries votes as if it still held them, and does not campaign.
+    func testVotingFloorProtectsEntriesADamagedReplicaAcknowledged() {
+        var config = RaftConfig(replicaCount: 3)
+        config.entriesPerMessageMax = 4
+        let floor = HardState(term: 2).discardingSuffix(lastIndex: 10, lastTerm: 2)
+        let damaged = Raft<String>(id: 0, config: config, seed: 1, noopPayload: "noop", hardState: floor,
+                                   entries: (1...4).map { _ in Entry(term: 2, payload: "x") })
+        damaged.step(Message(from: 2, to: 0, term: 3, body: .requestVote(lastIndex: 6, lastTerm: 2)))
+        guard case .requestVoteResponse(let granted) = damaged.ready().messages.first?.body else { return XCTFail() }
+        XCTAssertFalse(granted, "a candidate below the floor could lack entries this replica helped commit")
+        for _ in 0..<100 { damaged.tick() }
+        XCTAssertEqual(damaged.role, .follower)
+        XCTAssertTrue(damaged.ready().messages.isEmpty, "below its floor it waits to be repaired")
+    }
 }

@@ -20,6 +20,8 @@ struct SimBatch: Sendable, Equatable {
 struct SimDisk {
     var hardState = HardState()
     var entries: [Entry<SimBatch>] = []
+    /// Positions (0-based) of stored entries whose checksum no longer matches.
+    var corrupted: Set<Int> = []
 }
 
 final class SimReplica {
@@ -68,7 +70,10 @@ final class SimReplica {
     /// Carries out one `Ready`. With `crashAfterEntries` set, the process dies after persisting
     /// that many of the new entries: the rest of the cycle never happens.
     func process(_ ready: Ready<SimBatch>, crashAfterEntries: Int? = nil, persistHardStateBeforeCrash: Bool = true) -> [Message<SimBatch>]? {
-        if let truncate = ready.truncateAfterIndex { disk.entries.removeLast(disk.entries.count - Int(truncate)) }
+        if let truncate = ready.truncateAfterIndex {
+            disk.entries.removeLast(disk.entries.count - Int(truncate))
+            disk.corrupted = disk.corrupted.filter { $0 < Int(truncate) }
+        }
         if let crashAfter = crashAfterEntries {
             for (index, entry) in ready.entriesToPersist.prefix(crashAfter) { persist(index: index, entry: entry) }
             if persistHardStateBeforeCrash, let hardState = ready.hardState { disk.hardState = hardState }
@@ -96,5 +101,33 @@ final class SimReplica {
             // Timestamps derive from the index: the same on every replica, increasing with the log.
             results.withUnsafeMutableBufferPointer { ledger.createTransfers(records, timestampNs: index * 1_000 + 10, results: $0) }
         }
+    }
+}
+
+extension SimReplica {
+    /// Bit rot: one stored entry no longer passes its checksum. The simulator models the checksum
+    /// by this flag; the real log detects it with CRC32C (and the segment log's recovery rules).
+    func corruptStoredEntry(at position: Int) {
+        disk.corrupted.insert(position)
+    }
+
+    /// Whether it discarded damaged entries and has not yet been repaired up to its voting floor.
+    var isUnrepaired: Bool {
+        let floor = disk.hardState
+        guard floor.votingFloorIndex > 0 else { return false }
+        let lastTerm = disk.entries.last?.term ?? 0
+        return !(lastTerm > floor.votingFloorTerm || (lastTerm == floor.votingFloorTerm && UInt64(disk.entries.count) >= floor.votingFloorIndex))
+    }
+
+    /// Restart after finding damage: the damaged entry and everything after it are discarded (never
+    /// applied), and the voting floor remembers how far the log reached; a leader repairs the rest.
+    func restartDiscardingDamage(seed: UInt64) {
+        if let first = disk.corrupted.min(), first < disk.entries.count {
+            let last = disk.entries.count
+            disk.hardState = disk.hardState.discardingSuffix(lastIndex: UInt64(last), lastTerm: disk.entries[last - 1].term)
+            disk.entries.removeLast(last - first)
+        }
+        disk.corrupted.removeAll()
+        restart(seed: seed)
     }
 }

@@ -24,6 +24,7 @@ struct SimulationOptions {
     var crashProbabilityPerTick = 0.004
     var partitionProbabilityPerTick = 0.004
     var proposeProbabilityPerTick = 0.3
+    var corruptionProbabilityPerCrash = 0.3
     /// The command that replays this run, printed with any failure.
     var replayCommand = ""
 }
@@ -47,7 +48,7 @@ final class Simulator {
     var partitionHealsAtTick: Int?
     /// Off once the faulty period ends: no more crashes, partitions, drops or duplicates.
     var faultsEnabled = true
-    var statistics = (elections: 0, crashes: 0, partitions: 0, commits: 0)
+    var statistics = (elections: 0, crashes: 0, partitions: 0, commits: 0, corruptions: 0)
 
     init(seed: UInt64, options: SimulationOptions = SimulationOptions()) {
         self.seed = seed
@@ -74,7 +75,7 @@ final class Simulator {
         faultsEnabled = false
         network.heal()
         network.calm()
-        for replica in replicas where !replica.isUp { replica.restart(seed: random.next()) }
+        for replica in replicas where !replica.isUp { replica.restartDiscardingDamage(seed: random.next()) }
         // A target batch must reach every replica's state machine. A proposal can still be lost
         // (its leader deposed by a healed partition before replicating it): propose again then.
         var targets: Set<UInt64> = []
@@ -134,8 +135,15 @@ final class Simulator {
             if replica.isUp && random.unit() < options.crashProbabilityPerTick {
                 replica.crash()
                 statistics.crashes += 1
+                // Sometimes the crash comes with bit rot in a stored batch, on this replica only
+                // (damage on a majority at once is beyond what any replication can repair).
+                let othersDamaged = replicas.contains { $0.id != replica.id && (!$0.disk.corrupted.isEmpty || $0.isUnrepaired) }
+                if !othersDamaged && !replica.disk.entries.isEmpty && random.unit() < options.corruptionProbabilityPerCrash {
+                    replica.corruptStoredEntry(at: random.below(replica.disk.entries.count))
+                    statistics.corruptions += 1
+                }
             } else if !replica.isUp && random.unit() < 0.05 {
-                replica.restart(seed: random.next())
+                replica.restartDiscardingDamage(seed: random.next())
             }
         }
     }

@@ -14,7 +14,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testClusterOfThreeSurvivesFaults() {
-        var totals = (elections: 0, crashes: 0, partitions: 0, commits: 0)
+        var totals = (elections: 0, crashes: 0, partitions: 0, commits: 0, corruptions: 0)
         for seed in seeds {
             var options = SimulationOptions()
             options.replayCommand = "SIM_SEED=\(seed) swift test --filter ConsensusTests.SimulatorTests/testClusterOfThreeSurvivesFaults"
@@ -29,12 +29,14 @@ final class SimulatorTests: XCTestCase {
             totals.crashes += simulator.statistics.crashes
             totals.partitions += simulator.statistics.partitions
             totals.commits += simulator.statistics.commits
+            totals.corruptions += simulator.statistics.corruptions
         }
-        print("simulator: \(seeds.count) seeds, \(totals.elections) elections, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.commits) committed entries")
+        print("simulator: \(seeds.count) seeds, \(totals.elections) elections, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.corruptions) damaged batches, \(totals.commits) committed entries")
         // The runs must exercise the faults they claim to survive.
         XCTAssertGreaterThan(totals.crashes, seeds.count / 2)
         XCTAssertGreaterThan(totals.elections, seeds.count)
         XCTAssertGreaterThan(totals.commits, seeds.count * 50)
+        XCTAssertGreaterThan(totals.corruptions, seeds.count / 4)
     }
 
     func testClusterOfFiveSurvivesFaults() {
