@@ -33,7 +33,8 @@ let package = Package(
             dependencies: ["CSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Consensus", swiftSettings: swiftSettings),
+        .target(name: "Randomness", swiftSettings: swiftSettings),
+        .target(name: "Consensus", dependencies: ["Randomness"], swiftSettings: swiftSettings),
         .target(
             name: "Storage",
             dependencies: ["LedgerCore", "CSupport", "CLZ4"],
@@ -41,7 +42,7 @@ let package = Package(
         ),
         .target(
             name: "Workload",
-            dependencies: ["LedgerCore"],
+            dependencies: ["LedgerCore", "Randomness"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,4 +1,5 @@
 // The Raft core: a deterministic state machine driven by `step`, `tick`, `ready` and `advance`.
+import Randomness
 
 /// One replica's Raft state machine. No sockets, clocks, threads or disk: the shell feeds it
 /// messages and ticks and carries out each `Ready` (persist, send, apply) before calling `advance`.
@@ -12,7 +13,8 @@
 public final class Raft<Payload: Sendable> {
     public let id: Int
     let config: RaftConfig
-    var random: RaftRandom
+    /// Seeded by the shell: the core's only source of randomness (election timeouts).
+    var random: SplitMix64
     /// The payload of the no-op entry a new leader appends to commit entries of earlier terms.
     let noopPayload: Payload
 
@@ -52,7 +54,7 @@ public final class Raft<Payload: Sendable> {
         precondition(id >= 0 && id < config.replicaCount)
         self.id = id
         self.config = config
-        random = RaftRandom(seed: seed)
+        random = SplitMix64(seed: seed)
         self.noopPayload = noopPayload
         term = hardState.term
         votedFor = hardState.votedFor

@@ -27,23 +27,3 @@ public struct RaftConfig: Sendable {
         precondition(pipelineMessagesMax >= 1 && entriesPerMessageMax >= 1 && pendingReadsMax >= 1)
     }
 }
-
-/// SplitMix64, seeded by the shell: the core's only source of randomness (election timeouts).
-public struct RaftRandom: Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    public mutating func below(_ bound: Int) -> Int {
-        precondition(bound > 0)
-        return Int(next() % UInt64(bound))
-    }
-}
