@@ -37,15 +37,16 @@ public final class LocalNode {
         UInt64(truncatingIfNeeded: clusterId) ^ UInt64(truncatingIfNeeded: clusterId >> 64) ^ 0x5741_4C4C_4554_0001
     }
 
-    /// Applies ops 1...`lastOp` of `log` to `ledger`; returns the transfers replayed.
+    /// Applies ops `firstOp`...`lastOp` of `log` to `ledger` (which must already hold every op
+    /// before `firstOp`); returns the transfers replayed.
     @discardableResult
-    public static func replay(_ log: SegmentLog, into ledger: Ledger, through lastOp: UInt64,
+    public static func replay(_ log: SegmentLog, into ledger: Ledger, from firstOp: UInt64 = 1, through lastOp: UInt64,
                               progress: ((UInt64, UInt64) -> Void)? = nil) -> Int {
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
         defer { results.deallocate() }
         var transfers = 0
-        guard lastOp >= 1 else { return 0 }
-        for op in 1...lastOp {
+        guard firstOp >= 1, firstOp <= lastOp else { return 0 }
+        for op in firstOp...lastOp {
             let batch = log.batch(op: op)
             ledger.apply(batch, results: results)
             if batch.recordKind == .transfers { transfers += batch.recordCount }

@@ -27,7 +27,7 @@ extension SegmentLog {
             let isLast = position == names.count - 1
             let file = try MappedFile(path: path, writable: !isReadOnly)
             if let problem = segmentHeaderProblem(file, index: position + 1) {
-                if isLast && !containsValidBatchHeader(file, from: Limits.segmentHeaderSizeBytes, to: file.sizeBytes) {
+                if isLast && !laterBatchHeaders(file, from: Limits.segmentHeaderSizeBytes, windowEnd: file.sizeBytes).found {
                     // Crash while creating the segment: nothing was ever written to it.
                     if !isReadOnly {
                         try Syscall.unlink(path)
@@ -138,7 +138,8 @@ extension SegmentLog {
             if position < 0 { break }
             let found = Int(position)
             let candidate = UnsafeRawBufferPointer(rebasing: file.bytes[found..<(found + stride)])
-            if case .success(let header) = BatchHeader.validateHeader(candidate), header.clusterId == clusterId {
+            // Any valid header counts, even of another cluster: when in doubt, refuse rather than cut.
+            if case .success(let header) = BatchHeader.validateHeader(candidate) {
                 result.found = true
                 if found >= windowEnd { result.beyondWindow = true }
                 result.durableOpMax = max(result.durableOpMax, header.durableOp)
@@ -146,19 +147,5 @@ extension SegmentLog {
             offset = found + stride
         }
         return result
-    }
-
-    /// Whether a batch header with a valid checksum stands at any 128-byte boundary in [from, to).
-    func containsValidBatchHeader(_ file: MappedFile, from: Int, to: Int) -> Bool {
-        let stride = Limits.batchHeaderSizeBytes
-        var offset = (from + stride - 1) / stride * stride
-        while offset + stride <= to {
-            let found = wallet_find_magic(file.base, to, stride, 4, BatchHeader.magicValue, offset)
-            if found < 0 { return false }
-            let candidate = UnsafeRawBufferPointer(rebasing: file.bytes[Int(found)..<(Int(found) + stride)])
-            if case .success = BatchHeader.validateHeader(candidate) { return true }
-            offset = Int(found) + stride
-        }
-        return false
     }
 }

@@ -27,8 +27,6 @@ struct VerifyCommand: ParsableCommand {
             // A torn tail is what a crash mid-write leaves: never acknowledged, cut by the next
             // writable open. Damage to an acknowledged batch already failed `openLog` above.
             if let cut = log.tailTruncation { notes.append("a crash left a torn tail (not acknowledged, cut on the next ingest): \(cut)") }
-            let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
-            defer { results.deallocate() }
             var replayedTransfers = 0
             var replayedDigest: Hash256?
             if let checkpoint {
@@ -44,12 +42,8 @@ struct VerifyCommand: ParsableCommand {
                     // Batches after the recorded digest (an ingest that was interrupted after they
                     // became durable) are replayed and checked too; the next ingest records them.
                     if checkpoint.op < log.lastOp {
-                        for op in (checkpoint.op + 1)...log.lastOp {
-                            let batch = log.batch(op: op)
-                            ledger.apply(batch, results: results)
-                            if batch.recordKind == .transfers { replayedTransfers += batch.recordCount }
-                            progress.update(Int(op))
-                        }
+                        replayedTransfers += LocalNode.replay(log, into: ledger, from: checkpoint.op + 1, through: log.lastOp,
+                                                              progress: { op, _ in progress.update(Int(op)) })
                         notes.append("ops \(checkpoint.op + 1)...\(log.lastOp) are durable but were written after the live digest was recorded (an interrupted ingest): replayed and checked for conservation")
                     }
                 }
