@@ -64,6 +64,10 @@ public final class SegmentLog {
     public internal(set) var durableOp: UInt64 = 0
     /// Set when recovery cut a torn tail.
     public internal(set) var tailTruncation: TailTruncation?
+    /// Whether `append` requires each batch's `durableOp` to be at most the log's own `durableOp`:
+    /// true for a single node, whose writer stamps it. A Raft follower stores batches its leader
+    /// formed, stamped with the leader's commit index, which this log cannot check.
+    public var checksDurableOpClaims = true
 
     var writeOffset = 0
     var syncTakenOffset = 0
@@ -119,7 +123,7 @@ public final class SegmentLog {
         precondition(header.previousHeaderHash == lastHeaderHash, "the batch does not chain to the log's last header")
         precondition(header.clusterId == clusterId, "the batch belongs to another cluster")
         precondition(header.timestampNs > lastRecordTimestampNs, "timestamps must increase")
-        precondition(header.durableOp <= durableOp, "a batch may only claim ops the log knows durable")
+        precondition(!checksDurableOpClaims || header.durableOp <= durableOp, "a batch may only claim ops the log knows durable")
         let sizeBytes = header.batchSizeBytes
         precondition(writeOffset - durableOffset + sizeBytes <= SegmentLog.unsyncedBytesMax || segments.isEmpty,
                      "more than unsyncedBytesMax appended past the durable offset: sync first")
@@ -159,6 +163,49 @@ public final class SegmentLog {
         if let pending = takePendingSync() {
             try pending.perform()
             confirmDurable(pending)
+        }
+    }
+
+    /// Drops every batch after `op` (Raft: a follower's conflicting, never-committed suffix).
+    ///
+    /// The dropped bytes are zeroed and synced, and segments wholly past `op` are deleted, before
+    /// this returns: recovery must never find a dropped batch's header again, or it would take the
+    /// dropped suffix for evidence of corruption (or, worse, for log).
+    public func truncate(after op: UInt64) throws {
+        precondition(!isReadOnly)
+        precondition(op <= lastOp, "cannot truncate after op \(op): the log ends at \(lastOp)")
+        guard op < lastOp else { return }
+        let firstDropped = locations[Int(op)]
+        // Later segments hold nothing to keep: delete them, newest first.
+        while segments.count - 1 > Int(firstDropped.segment) {
+            let file = segments.removeLast()
+            try Syscall.unlink(file.path)
+        }
+        try Syscall.fsyncDirectory(directoryPath)
+        let file = segments[segments.count - 1]
+        let dataEnd: Int
+        if let lastInSegment = locations.last(where: { $0.segment == firstDropped.segment }) {
+            let header = file.bytes.load(fromByteOffset: Int(lastInSegment.offset), as: BatchHeader.self)
+            dataEnd = min(Int(lastInSegment.offset) + header.batchSizeBytes, file.sizeBytes)
+        } else {
+            dataEnd = Int(firstDropped.offset)
+        }
+        let start = Int(firstDropped.offset)
+        memset(file.base + start, 0, dataEnd - start)
+        try file.sync(offset: start, count: dataEnd - start)
+        locations.removeLast(Int(lastOp - op))
+        lastOp = op
+        writeOffset = start
+        syncTakenOffset = min(syncTakenOffset, start)
+        durableOffset = min(durableOffset, start)
+        durableOp = min(durableOp, op)
+        if op == 0 {
+            lastHeaderHash = Hash256.genesis(clusterId: clusterId)
+            lastRecordTimestampNs = 0
+        } else {
+            let header = batch(op: op).header
+            lastHeaderHash = header.hash()
+            lastRecordTimestampNs = header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1)
         }
     }
 

@@ -53,6 +53,11 @@ public struct DataDirectoryError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let message: String
     public var description: String { "\(path): \(message)" }
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
 }
 
 /// A formatted data directory: `superblock` plus `log/` (segments).

@@ -1,5 +1,7 @@
 // `wallet ingest`: durable ingest of batch and CSV files into a local data directory.
 import ArgumentParser
+import Cluster
+import Foundation
 import LedgerCore
 import Replica
 import Storage
@@ -14,13 +16,22 @@ struct IngestCommand: ParsableCommand {
             ingested: a bad file is reported with its line or byte offset and nothing is written.
             """)
 
-    @Option(help: "The data directory (made by 'wallet format').") var data: String
+    @Option(help: "The data directory (made by 'wallet format'); or give --addresses.") var data: String?
+    @OptionGroup var access: ClusterAccess
+    @Option(help: "With --addresses: concurrent clients, one request in flight each.") var clients: Int = 4
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Argument(help: "Batch files or CSV files, ingested in order.") var files: [String]
 
     func run() throws {
         try reportingErrors {
             let input = try InputFiles(paths: files)
+            if let (addresses, clusterId) = try access.parsed() {
+                guard data == nil else { throw UserError("give either --data or --addresses, not both") }
+                guard clients >= 1 && clients <= 256 else { throw UserError("--clients \(clients) is outside 1...256") }
+                try ingestIntoCluster(input, addresses: addresses, clusterId: clusterId)
+                return
+            }
+            guard let data else { throw UserError("ingest needs --data DIR or --addresses A,B,C") }
             let node = try openNode(data: data, readOnly: false)
             let total = input.transfersCount + input.accountsCount
             let progress = Progress("ingest", total: total, unit: "records", quiet: json)
@@ -30,7 +41,36 @@ struct IngestCommand: ParsableCommand {
         }
     }
 
-    private func printReport(_ report: IngestReport, json: Bool) {
+    /// Sends every record through the client library: requests of at most request_records_max,
+    /// retried with back-off across leader changes; the report counts what the cluster answered.
+    private func ingestIntoCluster(_ input: InputFiles, addresses: [PeerAddress], clusterId: UInt128) throws {
+        var requests: [SubmitRequest] = []
+        for submission in input.submissions {
+            requests += SubmitRequest.split(kind: submission.kind, records: submission.records, recordsPerRequest: WireLimits.requestRecordsMax)
+        }
+        let total = input.transfersCount + input.accountsCount
+        let progress = Progress("ingest", total: total, unit: "records", quiet: json)
+        let lock = NSLock()
+        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, clients: clients)
+        let outcome = submitter.run(requests, progress: { done in lock.lock(); progress.update(done); lock.unlock() })
+        progress.finish()
+        var report = IngestReport()
+        report.elapsedNs = outcome.elapsedNs
+        report.batchesCount = requests.count
+        for (index, request) in requests.enumerated() {
+            guard let results = outcome.results[index] else { continue }
+            for code in results {
+                if request.kind == .transfers { report.transferResults[Int(code)] += 1 } else { report.accountResults[Int(code)] += 1 }
+            }
+            if request.kind == .transfers { report.transfersCount += results.count } else { report.accountsCount += results.count }
+        }
+        printReport(report, json: json, requests: requests.count, retriedExists: outcome.existsOnRetry)
+        if !outcome.failures.isEmpty {
+            throw UserError("\(outcome.failures.count) requests failed (records of other requests were applied exactly once): \(outcome.failures[0])")
+        }
+    }
+
+    private func printReport(_ report: IngestReport, json: Bool, requests: Int? = nil, retriedExists: Int = 0) {
         let rate = formatRate(report.transfersCount + report.accountsCount, elapsedNs: report.elapsedNs)
         let transferRate = formatRate(report.transfersCount, elapsedNs: report.elapsedNs)
         let transferCounts = TransferResult.allCases.filter { report.transferResults[Int($0.rawValue)] > 0 }
@@ -42,10 +82,15 @@ struct IngestCommand: ParsableCommand {
             let accounts = accountCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
             print("{\"transfers\":\(report.transfersCount),\"accounts\":\(report.accountsCount),\"batches\":\(report.batchesCount),"
                 + "\"records_per_s\":\(rate),\"transfers_per_s\":\(transferRate),\"elapsed_ms\":\(report.elapsedNs / 1_000_000),"
-                + "\"transfer_results\":{\(transfers)},\"account_results\":{\(accounts)}}")
+                + "\"transfer_results\":{\(transfers)},\"account_results\":{\(accounts)},\"exists_on_retry\":\(retriedExists)}")
             return
         }
-        print("ingested \(formatCount(report.transfersCount)) transfers and \(formatCount(report.accountsCount)) accounts in \(report.batchesCount) batches (ops \(report.firstOp)...\(report.lastOp)), durable")
+        if let requests {
+            print("ingested \(formatCount(report.transfersCount)) transfers and \(formatCount(report.accountsCount)) accounts in \(requests) requests, committed by a majority and applied")
+            if retriedExists > 0 { print("  \(formatCount(retriedExists)) records answered exists on a retry: applied once, by an earlier attempt") }
+        } else {
+            print("ingested \(formatCount(report.transfersCount)) transfers and \(formatCount(report.accountsCount)) accounts in \(report.batchesCount) batches (ops \(report.firstOp)...\(report.lastOp)), durable")
+        }
         print("  \(formatCount(transferRate)) transfers/s (\(formatCount(rate)) records/s), \(report.elapsedNs / 1_000_000) ms")
         for (name, count) in accountCounts { print("  account \(name): \(formatCount(count))") }
         for (name, count) in transferCounts { print("  transfer \(name): \(formatCount(count))") }

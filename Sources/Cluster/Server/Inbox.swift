@@ -1,0 +1,55 @@
+// The replica loop's inbox: everything the network threads hand to the single Raft thread.
+import Consensus
+import Foundation
+import LedgerCore
+import NIOCore
+
+/// Where a client's reply goes: the connection its request came on.
+public struct ClientConnection: @unchecked Sendable {
+    let channel: Channel
+
+    func send(_ frame: ByteBuffer) {
+        channel.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+}
+
+enum InboxItem {
+    case raft(Message<LogEntryPayload>)
+    case submit(ClientConnection, requestId: UInt64, records: OwnedRecords)
+    case lookupAccounts(ClientConnection, requestId: UInt64, ids: [UInt128])
+    case status(ClientConnection, requestId: UInt64)
+}
+
+/// A multi-producer, single-consumer queue whose consumer waits with a deadline (the next tick).
+final class Inbox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [InboxItem] = []
+    private var closed = false
+
+    func push(_ item: InboxItem) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Everything queued, waiting until `deadline` if nothing is; nil once closed.
+    func drain(until deadline: Date) -> [InboxItem]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !closed {
+            if !condition.wait(until: deadline) { break }
+        }
+        if closed { return nil }
+        let drained = items
+        items.removeAll(keepingCapacity: true)
+        return drained
+    }
+}

@@ -1,0 +1,31 @@
+// A replica process's settings: every limit named with its unit.
+import Consensus
+
+public struct ReplicaOptions: Sendable {
+    public var dataPath: String
+    public var replica: Int
+    public var addresses: [PeerAddress]
+    /// One Raft tick. Elections and heartbeats count ticks (see `raft`).
+    public var tickIntervalMs = 10
+    /// Batches the leader has proposed and not yet seen committed; client requests wait beyond it.
+    public var uncommittedBatchesMax = 16
+    /// Client records waiting at the leader for a batch; more are answered `busy`.
+    public var submitQueueRecordsMax = 64 * 8191
+    public var accountsCapacity = 1 << 16
+    public var transfersCapacity = 1 << 20
+    public var transport = TransportLimits()
+    public var raft: RaftConfig
+
+    public init(dataPath: String, replica: Int, addresses: [PeerAddress]) {
+        self.dataPath = dataPath
+        self.replica = replica
+        self.addresses = addresses
+        raft = RaftConfig(replicaCount: addresses.count)
+        // 10 ms ticks: heartbeats every 50 ms, elections after 0.5-1 s of silence. A follower may
+        // sit in an fsync for tens of ms under load; the timeout leaves room for that.
+        raft.electionTimeoutTicksMin = 50
+        raft.heartbeatIntervalTicks = 5
+        raft.pipelineMessagesMax = 8
+        raft.entriesPerMessageMax = 4
+    }
+}

@@ -1,0 +1,299 @@
+// One replica process: the Raft core driven by a single thread, the segment log as its log, the
+// ledger as its state machine, and the NIO transport at the edge.
+import Consensus
+import Foundation
+import LedgerCore
+import NIOCore
+import Replica
+import Storage
+
+/// Runs one replica until `stop()`.
+///
+/// All state lives on the replica thread: it drains the inbox (Raft messages and client
+/// requests from the network threads), ticks the core every `tickIntervalMs`, forms batches from
+/// client requests when it leads, and carries out each `Ready` in the order the core requires:
+/// hard state and new entries durable (fsync), then messages out, then committed batches applied
+/// and their clients answered. A client hears `ok` only for a batch a majority holds durably and
+/// this replica has applied.
+public final class ReplicaServer: @unchecked Sendable {
+    public let options: ReplicaOptions
+    let directory: DataDirectory
+    let log: SegmentLog
+    let ledger: Ledger
+    let raft: Raft<LogEntryPayload>
+    let inbox = Inbox()
+    let transport: Transport
+    let clock: WallClock
+    let clusterId: UInt128
+    let noopPayload: LogEntryPayload
+
+    private var results: UnsafeMutableBufferPointer<UInt8>
+    private var persistedHardState: HardState
+    /// Client requests waiting for a batch (leader only), and how many records they hold.
+    private var submitQueue: [(client: ClientConnection, requestId: UInt64, records: OwnedRecords)] = []
+    private var submitQueueRecords = 0
+    /// Per proposed index: who waits for which records of the batch.
+    private var waitingReplies: [UInt64: [(client: ClientConnection, requestId: UInt64, first: Int, count: Int)]] = [:]
+    private var nextReadId: UInt64 = 1
+    private var pendingReads: [UInt64: (client: ClientConnection, requestId: UInt64, ids: [UInt128])] = [:]
+    private var readsWaitingForApply: [(index: UInt64, client: ClientConnection, requestId: UInt64, ids: [UInt128])] = []
+    private var digestCache: (op: UInt64, digest: Hash256)?
+    private var appliedOp: UInt64 = 0
+    public private(set) var startedAtNs: UInt64 = 0
+
+    public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
+        self.options = options
+        self.clock = clock
+        directory = try DataDirectory.open(path: options.dataPath)
+        let superblock = directory.superblock
+        guard Int(superblock.replicaIndex) == options.replica, Int(superblock.replicaCount) == options.addresses.count else {
+            throw DataDirectoryError(path: options.dataPath, message: "formatted as replica \(superblock.replicaIndex) of \(superblock.replicaCount), started as replica \(options.replica) of \(options.addresses.count) addresses")
+        }
+        clusterId = superblock.clusterId
+        log = try directory.openLog()
+        log.checksDurableOpClaims = false
+        if let cut = log.tailTruncation { FileHandle.standardError.write(Data("replica \(options.replica): \(cut)\n".utf8)) }
+        let record = try RaftStateRecord.read(directory: directory.path)
+        let hardState = record.map {
+            HardState(term: $0.term, votedFor: $0.vote, votingFloorIndex: $0.votingFloorIndex, votingFloorTerm: $0.votingFloorTerm)
+        } ?? HardState()
+        var entries: [Entry<LogEntryPayload>] = []
+        entries.reserveCapacity(Int(log.lastOp))
+        let stored = LogEntryPayload(.stored)
+        log.forEachBatch { entries.append(Entry(term: $0.header.term, payload: stored)) }
+        precondition(entries.last.map { $0.term <= hardState.term } ?? true, "the log holds a term the hard state never reached")
+        persistedHardState = hardState
+        noopPayload = LogEntryPayload.noop()
+        var seedGenerator = SystemRandomNumberGenerator()
+        raft = Raft(id: options.replica, config: options.raft, seed: seedGenerator.next(), noopPayload: noopPayload,
+                    hardState: hardState, entries: entries)
+        ledger = Ledger(hashSeed: LocalNode.hashSeed(clusterId: clusterId), accountsCapacity: options.accountsCapacity,
+                        transfersCapacity: options.transfersCapacity)
+        results = .allocate(capacity: Limits.batchRecordsMax)
+        transport = Transport(replica: options.replica, addresses: options.addresses, clusterId: clusterId,
+                              limits: options.transport, inbox: inbox)
+    }
+
+    deinit { results.deallocate() }
+
+    public var clusterIdentifier: UInt128 { clusterId }
+
+    /// Binds the port and runs the replica loop on the calling thread until `stop()`.
+    public func run() throws {
+        try transport.start()
+        startedAtNs = monotonicNowNs()
+        defer { transport.shutdown() }
+        let tickNs = UInt64(options.tickIntervalMs) * 1_000_000
+        var nextTickNs = monotonicNowNs() + tickNs
+        while true {
+            let waitNs = nextTickNs > monotonicNowNs() ? nextTickNs - monotonicNowNs() : 0
+            guard let items = inbox.drain(until: Date(timeIntervalSinceNow: Double(waitNs) / 1e9)) else { return }
+            for item in items { try handle(item) }
+            // Ticks come after the messages that arrived with them, so a follower that was busy
+            // (an fsync) hears its leader's heartbeats before it counts the silence.
+            var ticks = 0
+            while monotonicNowNs() >= nextTickNs {
+                nextTickNs += tickNs
+                ticks += 1
+            }
+            for _ in 0..<min(ticks, options.raft.electionTimeoutTicksMin / 2) { raft.tick() }
+            try afterInputs()
+        }
+    }
+
+    public func stop() { inbox.close() }
+
+    // MARK: Inputs
+
+    private func handle(_ item: InboxItem) throws {
+        switch item {
+        case .raft(let message):
+            raft.step(message)
+        case .submit(let client, let requestId, let records):
+            guard raft.role == .leader else {
+                answerNotLeader(client, requestId: requestId, command: .submitReply)
+                return
+            }
+            guard submitQueueRecords + records.count <= options.submitQueueRecordsMax else {
+                client.send(ClientMessages.submitReply(ReplyPrefix(status: .busy, leaderHint: options.replica), results: UnsafeRawBufferPointer(start: nil, count: 0),
+                                                       clusterId: clusterId, requestId: requestId))
+                return
+            }
+            submitQueue.append((client, requestId, records))
+            submitQueueRecords += records.count
+        case .lookupAccounts(let client, let requestId, let ids):
+            let readId = nextReadId
+            nextReadId += 1
+            guard raft.readIndex(requestId: readId) else {
+                if raft.role == .leader {
+                    client.send(ClientMessages.lookupAccountsReply(ReplyPrefix(status: .busy, leaderHint: options.replica), accounts: [],
+                                                                   clusterId: clusterId, requestId: requestId))
+                } else {
+                    answerNotLeader(client, requestId: requestId, command: .lookupAccountsReply)
+                }
+                return
+            }
+            pendingReads[readId] = (client, requestId, ids)
+        case .status(let client, let requestId):
+            client.send(status().encode(clusterId: clusterId, requestId: requestId))
+        }
+    }
+
+    private func answerNotLeader(_ client: ClientConnection, requestId: UInt64, command: Command) {
+        let prefix = ReplyPrefix(status: raft.leaderId == nil ? .unavailable : .notLeader, leaderHint: raft.leaderId)
+        if command == .submitReply {
+            client.send(ClientMessages.submitReply(prefix, results: UnsafeRawBufferPointer(start: nil, count: 0), clusterId: clusterId, requestId: requestId))
+        } else {
+            client.send(ClientMessages.lookupAccountsReply(prefix, accounts: [], clusterId: clusterId, requestId: requestId))
+        }
+    }
+
+    public func status() -> ReplicaStatus {
+        if digestCache?.op != appliedOp { digestCache = (appliedOp, ledger.digest()) }
+        return ReplicaStatus(
+            replica: options.replica, replicaCount: options.addresses.count, role: raft.role.rawValue, term: raft.term,
+            leader: raft.leaderId, commitOp: raft.commitIndex, appliedOp: appliedOp, lastOp: log.lastOp,
+            accountsCount: ledger.accountsCount, transfersCount: ledger.transfersCount, digest: digestCache!.digest)
+    }
+
+    // MARK: The cycle
+
+    private func afterInputs() throws {
+        if raft.role != .leader { abandonLeaderWork() }
+        formBatches()
+        while raft.hasReady {
+            let ready = raft.ready()
+            try carryOut(ready)
+            raft.advance(ready)
+            if raft.role != .leader { abandonLeaderWork() }
+            formBatches()
+        }
+    }
+
+    /// Leader: packs queued client requests into batches (group commit: every request that
+    /// arrived while the last cycle ran shares the next batches) and proposes them.
+    private func formBatches() {
+        guard raft.role == .leader else { return }
+        while !submitQueue.isEmpty && raft.lastIndex - raft.commitIndex < UInt64(options.uncommittedBatchesMax) {
+            let kind = submitQueue[0].records.kind
+            let buffer = BatchBuffer(recordKind: kind)
+            var waiters: [(client: ClientConnection, requestId: UInt64, first: Int, count: Int)] = []
+            var taken = 0
+            while taken < submitQueue.count, submitQueue[taken].records.kind == kind,
+                  buffer.recordCount + submitQueue[taken].records.count <= buffer.recordsCapacity {
+                let request = submitQueue[taken]
+                waiters.append((request.client, request.requestId, buffer.recordCount, request.records.count))
+                buffer.append(records: request.records.bytes)
+                submitQueueRecords -= request.records.count
+                taken += 1
+            }
+            submitQueue.removeFirst(taken)
+            guard let index = raft.propose(LogEntryPayload(.unsealed(buffer))) else { preconditionFailure("a leader accepts proposals") }
+            waitingReplies[index] = waiters
+        }
+    }
+
+    /// No longer the leader: whatever this replica promised to answer, it can no longer know the
+    /// outcome of. Clients are told to retry (same ids: what was applied answers `exists`).
+    private func abandonLeaderWork() {
+        for (_, waiters) in waitingReplies {
+            for waiter in waiters { answerUnavailable(waiter.client, requestId: waiter.requestId) }
+        }
+        waitingReplies.removeAll()
+        for request in submitQueue { answerNotLeader(request.client, requestId: request.requestId, command: .submitReply) }
+        submitQueue.removeAll()
+        submitQueueRecords = 0
+        for (_, read) in pendingReads { answerNotLeader(read.client, requestId: read.requestId, command: .lookupAccountsReply) }
+        pendingReads.removeAll()
+    }
+
+    private func answerUnavailable(_ client: ClientConnection, requestId: UInt64) {
+        client.send(ClientMessages.submitReply(ReplyPrefix(status: .unavailable, leaderHint: raft.leaderId),
+                                               results: UnsafeRawBufferPointer(start: nil, count: 0), clusterId: clusterId, requestId: requestId))
+    }
+
+    private func carryOut(_ ready: Ready<LogEntryPayload>) throws {
+        // 1. Durable before anything is sent: the hard state first (a log must never hold a
+        //    term its hard state has not reached), then the truncation and the new entries.
+        if let hardState = ready.hardState, hardState != persistedHardState {
+            try RaftStateRecord(term: hardState.term, votedFor: hardState.votedFor, votingFloorIndex: hardState.votingFloorIndex,
+                                votingFloorTerm: hardState.votingFloorTerm).write(directory: directory.path)
+            persistedHardState = hardState
+        }
+        if let keep = ready.truncateAfterIndex, keep < log.lastOp {
+            try log.truncate(after: keep)
+            for index in waitingReplies.keys where index > keep {
+                for waiter in waitingReplies.removeValue(forKey: index)! { answerUnavailable(waiter.client, requestId: waiter.requestId) }
+            }
+        }
+        for (index, entry) in ready.entriesToPersist { try persist(index: index, entry: entry) }
+        try log.sync()
+
+        // 2. Send.
+        for message in ready.messages {
+            let frame = RaftMessageCodec.encode(message, clusterId: clusterId) { log.batch(op: $0).bytes }
+            transport.send(to: message.to, frame)
+        }
+
+        // 3. Apply, and answer the clients whose batches these were.
+        for (index, _) in ready.committedEntries { apply(index: index) }
+        for read in ready.readStates {
+            guard let pending = pendingReads.removeValue(forKey: read.requestId) else { continue }
+            readsWaitingForApply.append((read.index, pending.client, pending.requestId, pending.ids))
+        }
+        answerReadsUpToApplied()
+    }
+
+    private func persist(index: UInt64, entry: Entry<LogEntryPayload>) throws {
+        precondition(index == log.lastOp + 1, "entries are persisted contiguously: op \(index) after \(log.lastOp)")
+        let payload = entry.payload
+        let view: BatchView
+        switch payload.content {
+        case .unsealed(let buffer):
+            let timestampNs = max(clock.nowNs(), log.lastRecordTimestampNs + 1)
+            view = buffer.seal(clusterId: clusterId, term: entry.term, op: index, timestampNs: timestampNs,
+                               previousHeaderHash: log.lastHeaderHash, rulesVersion: Ledger.rulesVersion,
+                               durableOp: min(raft.commitIndex, index - 1))
+        case .received(let batch):
+            let header = batch.view.header
+            precondition(header.op == index && header.term == entry.term, "received batch does not match its entry")
+            // Log matching (Raft §5.3): equal (index, term) before means equal logs before, so the
+            // chain must link. A mismatch means a broken invariant: stop rather than store it.
+            precondition(header.previousHeaderHash == log.lastHeaderHash, "op \(index) does not chain to op \(index - 1): logs diverged")
+            view = batch.view
+        case .stored:
+            preconditionFailure("op \(index) is already stored")
+        }
+        if log.unsyncedBytes + view.bytes.count > SegmentLog.unsyncedBytesMax { try log.sync() }
+        try log.append(view)
+        if payload !== noopPayload { payload.content = .stored }
+    }
+
+    private func apply(index: UInt64) {
+        precondition(index == appliedOp + 1, "batches are applied in op order, once")
+        let batch = log.batch(op: index)
+        ledger.apply(batch, results: results)
+        appliedOp = index
+        guard let waiters = waitingReplies.removeValue(forKey: index) else { return }
+        for waiter in waiters {
+            let slice = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(results)[waiter.first..<(waiter.first + waiter.count)])
+            waiter.client.send(ClientMessages.submitReply(ReplyPrefix(status: .ok, leaderHint: options.replica, op: index), results: slice,
+                                                          clusterId: clusterId, requestId: waiter.requestId))
+        }
+    }
+
+    private func answerReadsUpToApplied() {
+        guard !readsWaitingForApply.isEmpty else { return }
+        var still: [(index: UInt64, client: ClientConnection, requestId: UInt64, ids: [UInt128])] = []
+        for read in readsWaitingForApply {
+            if read.index <= appliedOp {
+                let accounts = read.ids.map { ledger.account(id: $0) }
+                read.client.send(ClientMessages.lookupAccountsReply(ReplyPrefix(status: .ok, leaderHint: options.replica, op: appliedOp),
+                                                                    accounts: accounts, clusterId: clusterId, requestId: read.requestId))
+            } else {
+                still.append(read)
+            }
+        }
+        readsWaitingForApply = still
+    }
+}

@@ -1,0 +1,63 @@
+// `wallet start`: run one replica of a cluster until SIGTERM or SIGINT.
+import ArgumentParser
+import Cluster
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct StartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Run one replica: Raft over TCP with its peers, and the client protocol on the same port.",
+        discussion: """
+            Every replica is given the same --addresses list, in replica order; it listens on its own
+            entry. The data directory must have been formatted for this replica index and count.
+            """)
+
+    @Option(help: "The data directory (made by 'wallet format --replica I --replica-count N').") var data: String
+    @Option(help: "This replica's index in --addresses, from 0.") var replica: Int
+    @Option(help: "Every replica's HOST:PORT, comma-separated, in replica order.") var addresses: String
+    @Option(help: "Raft tick in ms (tick_interval_ms).") var tickMs: Int = 10
+
+    func run() throws {
+        try reportingErrors {
+            let peers = try PeerAddress.parseList(addresses)
+            guard replica >= 0 && replica < peers.count else { throw UserError("--replica \(replica) is not an index into \(peers.count) addresses") }
+            guard tickMs >= 1 && tickMs <= 1000 else { throw UserError("--tick-ms \(tickMs) is outside 1...1000") }
+            var options = ReplicaOptions(dataPath: data, replica: replica, addresses: peers)
+            options.tickIntervalMs = tickMs
+            let server = try ReplicaServer(options: options)
+            signal(SIGTERM, SIG_IGN)
+            signal(SIGINT, SIG_IGN)
+            var sources: [DispatchSourceSignal] = []
+            for number in [SIGTERM, SIGINT] {
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { server.stop() }
+                source.resume()
+                sources.append(source)
+            }
+            print("replica \(replica) of \(peers.count) listening on \(peers[replica]) (cluster \(server.clusterIdentifier))")
+            fflush(stdout)
+            try server.run()
+            print("replica \(replica) stopped")
+            _ = sources
+        }
+    }
+}
+
+/// `--addresses` and `--cluster` as every client-side command takes them.
+struct ClusterAccess: ParsableArguments {
+    @Option(help: "The cluster's replicas, HOST:PORT comma-separated (talk to a cluster instead of a local directory).")
+    var addresses: String?
+    @Option(help: "The cluster id the replicas were formatted with.") var cluster: String = "1"
+
+    func parsed() throws -> (addresses: [PeerAddress], clusterId: UInt128)? {
+        guard let addresses else { return nil }
+        guard case .success(let clusterId) = UInt128.parseDecimal(cluster), clusterId != 0 else {
+            throw UserError("--cluster '\(cluster)' is not a positive decimal 128-bit id")
+        }
+        return (try PeerAddress.parseList(addresses), clusterId)
+    }
+}
