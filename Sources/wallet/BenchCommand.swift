@@ -24,6 +24,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Measure the applier only (for profiling).") var applierOnly = false
     @Option(help: "Applier runs, each on a fresh ledger; the median is reported.") var applierRuns: Int = 3
+    @Option(help: "Benchmark a cluster of this many replica processes on 127.0.0.1 (started and stopped by the bench).")
+    var replicas: Int?
+    @OptionGroup var access: ClusterAccess
+    @Option(help: "Cluster bench: concurrent clients, one batch in flight each.") var clients: Int = 8
 
     func run() throws {
         try reportingErrors {
@@ -36,11 +40,15 @@ struct BenchCommand: ParsableCommand {
             }
             guard baselineMib >= 16 else { throw UserError("--baseline-mib must be at least 16") }
             guard applierRuns >= 1 && applierRuns <= 9 else { throw UserError("--applier-runs must be 1...9") }
+            if replicas != nil || access.addresses != nil {
+                try runClusterBench(parsedDistribution)
+                return
+            }
             try runBench(parsedDistribution)
         }
     }
 
-    private func say(_ line: String) {
+    func say(_ line: String) {
         if !json { print(line) } else { printError(line) }
         fflush(stdout)
     }
@@ -90,7 +98,7 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    private func fmt(_ value: Double) -> String { String(format: "%.2f", value) }
+    func fmt(_ value: Double) -> String { String(format: "%.2f", value) }
 
     /// CRC32C (every batch body and header) and SHA-256 (the hash chain), over 256 MiB each.
     private func measureChecksums() -> (crcGBps: Double, shaGBps: Double) {
@@ -145,7 +153,7 @@ struct BenchCommand: ParsableCommand {
 
     /// Sequential 1 MiB writes to a new file, each followed by fdatasync: what the disk gives a
     /// careful writer. Returns MB/s (10^6 bytes).
-    private func measureDiskBaseline(path: String) throws -> Double {
+    func measureDiskBaseline(path: String) throws -> Double {
         let blockBytes = 1 << 20
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw UserError("\(path): cannot create (errno \(errno))") }

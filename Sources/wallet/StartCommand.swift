@@ -20,6 +20,8 @@ struct StartCommand: ParsableCommand {
     @Option(help: "This replica's index in --addresses, from 0.") var replica: Int
     @Option(help: "Every replica's HOST:PORT, comma-separated, in replica order.") var addresses: String
     @Option(help: "Raft tick in ms (tick_interval_ms).") var tickMs: Int = 10
+    @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
+    @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
 
     func run() throws {
         try reportingErrors {
@@ -28,6 +30,11 @@ struct StartCommand: ParsableCommand {
             guard tickMs >= 1 && tickMs <= 1000 else { throw UserError("--tick-ms \(tickMs) is outside 1...1000") }
             var options = ReplicaOptions(dataPath: data, replica: replica, addresses: peers)
             options.tickIntervalMs = tickMs
+            guard accountsCapacity >= 1 && accountsCapacity <= 1 << 30, transfersCapacity >= 1 && transfersCapacity <= 1 << 34 else {
+                throw UserError("--accounts-capacity must be 1...2^30 and --transfers-capacity 1...2^34")
+            }
+            options.accountsCapacity = accountsCapacity
+            options.transfersCapacity = transfersCapacity
             let server = try ReplicaServer(options: options)
             signal(SIGTERM, SIG_IGN)
             signal(SIGINT, SIG_IGN)

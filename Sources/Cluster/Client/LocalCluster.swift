@@ -15,6 +15,8 @@ public final class LocalCluster {
     public let addresses: [PeerAddress]
     private var processes: [Process?]
     private var logs: [FileHandle?]
+    /// Extra arguments for every `wallet start` (ledger capacities, say).
+    public var startArguments: [String] = []
 
     public init(walletPath: String, root: String, replicaCount: Int, clusterId: UInt128, segmentSizeMib: Int = 64) throws {
         self.walletPath = walletPath
@@ -43,7 +45,7 @@ public final class LocalCluster {
         precondition(processes[replica] == nil, "replica \(replica) is already running")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: walletPath)
-        process.arguments = ["start", "--data", dataPath(replica), "--replica", String(replica), "--addresses", addressList]
+        process.arguments = ["start", "--data", dataPath(replica), "--replica", String(replica), "--addresses", addressList] + startArguments
         if !FileManager.default.fileExists(atPath: logPath(replica)) {
             FileManager.default.createFile(atPath: logPath(replica), contents: nil)
         }

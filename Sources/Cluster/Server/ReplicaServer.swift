@@ -227,13 +227,14 @@ public final class ReplicaServer: @unchecked Sendable {
             }
         }
         for (index, entry) in ready.entriesToPersist { try persist(index: index, entry: entry) }
+        // 2. Send. A leader may send its new entries before its own fsync (Raft thesis §10.2.1):
+        //    the core counts the leader's log towards a majority only up to what `advance` reports
+        //    durable, so its disk and its followers' disks work in parallel. Anything else (a
+        //    vote, a follower's acknowledgement) goes out only after the fsync.
+        let sendsBeforeSync = raft.role == .leader && ready.hardState == nil && ready.truncateAfterIndex == nil
+        if sendsBeforeSync { send(ready.messages) }
         try log.sync()
-
-        // 2. Send.
-        for message in ready.messages {
-            let frame = RaftMessageCodec.encode(message, clusterId: clusterId) { log.batch(op: $0).bytes }
-            transport.send(to: message.to, frame)
-        }
+        if !sendsBeforeSync { send(ready.messages) }
 
         // 3. Apply, and answer the clients whose batches these were.
         for (index, _) in ready.committedEntries { apply(index: index) }
@@ -242,6 +243,13 @@ public final class ReplicaServer: @unchecked Sendable {
             readsWaitingForApply.append((read.index, pending.client, pending.requestId, pending.ids))
         }
         answerReadsUpToApplied()
+    }
+
+    private func send(_ messages: [Message<LogEntryPayload>]) {
+        for message in messages {
+            let frame = RaftMessageCodec.encode(message, clusterId: clusterId) { log.batch(op: $0).bytes }
+            transport.send(to: message.to, frame)
+        }
     }
 
     private func persist(index: UInt64, entry: Entry<LogEntryPayload>) throws {
