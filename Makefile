@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BENCH_FLAGS ?=
 
-.PHONY: setup build release test run bench sim clean
+.PHONY: setup build release test run bench bench-cluster fault sim clean
 
 setup:
 	@scripts/setup.sh
@@ -18,8 +18,21 @@ test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# `make run` serves the sample from one local node; `make run REPLICAS=3` from a 3-replica Raft
+# cluster on 127.0.0.1 (KEEP=1 keeps it serving).
+REPLICAS ?= 1
 run: release
-	scripts/run-local.sh
+	@if [ "$(REPLICAS)" = "1" ]; then scripts/run-local.sh; else REPLICAS=$(REPLICAS) scripts/run-cluster.sh; fi
+
+# Replicated throughput and batch latency: 3 replica processes on this machine, fsync on.
+CLIENTS ?= 6
+bench-cluster: release
+	.build/release/wallet bench --replicas 3 --accounts 10000 --transfers 4000000 --batch-size 8189 --clients $(CLIENTS) $(BENCH_FLAGS)
+
+# The process-level fault test alone (also part of make test), on the release build.
+fault: release
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter ClusterTests.FaultTests
 
 bench: release
 	.build/release/wallet bench --accounts 1000000 --transfers 10000000 --distribution uniform $(BENCH_FLAGS)
@@ -34,4 +47,4 @@ sim: setup
 	SIM_SEEDS=$(SEEDS) SIM_SEED_START=$(SEED_START) $(SWIFT) test --skip-build --filter ConsensusTests.SimulatorTests
 
 clean:
-	rm -rf .build run-data bench-data
+	rm -rf .build run-data run-cluster-data bench-data
