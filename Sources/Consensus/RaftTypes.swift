@@ -108,6 +108,14 @@ public struct Ready<Payload: Sendable>: Sendable {
     public var committedEntries: [(index: UInt64, entry: Entry<Payload>)] = []
     public var readStates: [ReadState] = []
 
+    public init() {}
+
+    /// Only "these entries are now durable": for a shell that fsyncs a leader's entries after
+    /// the rest of their `Ready` was carried out (the leader counts them once this is advanced).
+    public init(durableEntries: [(index: UInt64, entry: Entry<Payload>)]) {
+        entriesToPersist = durableEntries
+    }
+
     public var isEmpty: Bool {
         hardState == nil && truncateAfterIndex == nil && entriesToPersist.isEmpty && messages.isEmpty
             && committedEntries.isEmpty && readStates.isEmpty

@@ -3,6 +3,7 @@ import Consensus
 import Foundation
 import LedgerCore
 import NIOCore
+import Storage
 
 /// Where a client's reply goes: the connection its request came on.
 public struct ClientConnection: @unchecked Sendable {
@@ -18,6 +19,8 @@ enum InboxItem {
     case submit(ClientConnection, requestId: UInt64, records: OwnedRecords)
     case lookupAccounts(ClientConnection, requestId: UInt64, ids: [UInt128])
     case status(ClientConnection, requestId: UInt64)
+    /// The leader's background fsync finished (or failed).
+    case synced(generation: UInt64, PendingSync, Error?)
 }
 
 /// A multi-producer, single-consumer queue whose consumer waits with a deadline (the next tick).

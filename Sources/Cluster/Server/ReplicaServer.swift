@@ -39,6 +39,12 @@ public final class ReplicaServer: @unchecked Sendable {
     private var readsWaitingForApply: [(index: UInt64, client: ClientConnection, requestId: UInt64, ids: [UInt128])] = []
     private var digestCache: (op: UInt64, digest: Hash256)?
     private var appliedOp: UInt64 = 0
+    /// The leader's fsyncs run here, one at a time, while the replica thread goes on.
+    private let syncQueue = DispatchQueue(label: "wallet-replica-sync")
+    private var syncInFlight: (generation: UInt64, pending: PendingSync)?
+    private var syncGeneration: UInt64 = 0
+    /// Entries appended but not yet reported durable to the core (leader, background fsync).
+    private var entriesAwaitingSync: [(index: UInt64, entry: Entry<LogEntryPayload>)] = []
     public private(set) var startedAtNs: UInt64 = 0
 
     public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
@@ -136,6 +142,18 @@ public final class ReplicaServer: @unchecked Sendable {
             pendingReads[readId] = (client, requestId, ids)
         case .status(let client, let requestId):
             client.send(status().encode(clusterId: clusterId, requestId: requestId))
+        case .synced(let generation, let pending, let error):
+            // A failed fsync leaves the log's durability unknown: stop (fail-stop) rather than
+            // acknowledge anything; a restart recovers from what the disk really holds.
+            if let error { fatalError("replica \(options.replica): fsync failed: \(error)") }
+            // Already waited for on this thread (`finishBackgroundSyncs`): nothing left to do.
+            guard let current = syncInFlight, current.generation == generation else { return }
+            syncInFlight = nil
+            log.confirmDurable(pending)
+            let durable = entriesAwaitingSync.filter { $0.index <= pending.lastOp }
+            entriesAwaitingSync.removeAll { $0.index <= pending.lastOp }
+            if !durable.isEmpty { raft.advance(Ready(durableEntries: durable)) }
+            startBackgroundSyncIfIdle()
         }
     }
 
@@ -163,8 +181,7 @@ public final class ReplicaServer: @unchecked Sendable {
         formBatches()
         while raft.hasReady {
             let ready = raft.ready()
-            try carryOut(ready)
-            raft.advance(ready)
+            raft.advance(try carryOut(ready))
             if raft.role != .leader { abandonLeaderWork() }
             formBatches()
         }
@@ -212,7 +229,46 @@ public final class ReplicaServer: @unchecked Sendable {
                                                results: UnsafeRawBufferPointer(start: nil, count: 0), clusterId: clusterId, requestId: requestId))
     }
 
-    private func carryOut(_ ready: Ready<LogEntryPayload>) throws {
+    private func startBackgroundSyncIfIdle() {
+        guard syncInFlight == nil, let pending = log.takePendingSync() else { return }
+        syncGeneration += 1
+        let generation = syncGeneration
+        syncInFlight = (generation, pending)
+        let inbox = self.inbox
+        syncQueue.async {
+            var failure: Error?
+            do { try pending.perform() } catch { failure = error }
+            inbox.push(.synced(generation: generation, pending, failure))
+        }
+    }
+
+    /// Waits for the background fsync, syncs whatever else was appended, and reports every
+    /// appended entry durable: before anything that must follow durability in order.
+    private func finishBackgroundSyncs() throws {
+        if let (_, pending) = syncInFlight {
+            // The same range again, on this thread: returns once it (and anything before) is durable.
+            try pending.perform()
+            log.confirmDurable(pending)
+            syncInFlight = nil
+        }
+        try log.sync()
+        if !entriesAwaitingSync.isEmpty {
+            let durable = entriesAwaitingSync
+            entriesAwaitingSync.removeAll()
+            raft.advance(Ready(durableEntries: durable))
+        }
+    }
+
+    /// Carries out `ready`; returns what to `advance` the core with (without the entries still
+    /// waiting for a background fsync).
+    private func carryOut(_ ready: Ready<LogEntryPayload>) throws -> Ready<LogEntryPayload> {
+        // A leader appends, sends, and fsyncs in the background (Raft thesis §10.2.1): the core
+        // counts the leader's own entries only once `.synced` reports them durable, so its disk
+        // and its followers' work in parallel, and this thread keeps taking acknowledgements.
+        // Anything else (a vote, a term change, a truncation, a follower's acknowledgement)
+        // waits for every earlier write and its own to be durable before it is sent.
+        let background = raft.role == .leader && ready.hardState == nil && ready.truncateAfterIndex == nil
+        if !background { try finishBackgroundSyncs() }
         // 1. Durable before anything is sent: the hard state first (a log must never hold a
         //    term its hard state has not reached), then the truncation and the new entries.
         if let hardState = ready.hardState, hardState != persistedHardState {
@@ -227,14 +283,17 @@ public final class ReplicaServer: @unchecked Sendable {
             }
         }
         for (index, entry) in ready.entriesToPersist { try persist(index: index, entry: entry) }
-        // 2. Send. A leader may send its new entries before its own fsync (Raft thesis §10.2.1):
-        //    the core counts the leader's log towards a majority only up to what `advance` reports
-        //    durable, so its disk and its followers' disks work in parallel. Anything else (a
-        //    vote, a follower's acknowledgement) goes out only after the fsync.
-        let sendsBeforeSync = raft.role == .leader && ready.hardState == nil && ready.truncateAfterIndex == nil
-        if sendsBeforeSync { send(ready.messages) }
-        try log.sync()
-        if !sendsBeforeSync { send(ready.messages) }
+        // 2. Send.
+        var toAdvance = ready
+        if background {
+            send(ready.messages)
+            entriesAwaitingSync += ready.entriesToPersist
+            toAdvance.entriesToPersist = []
+            startBackgroundSyncIfIdle()
+        } else {
+            try log.sync()
+            send(ready.messages)
+        }
 
         // 3. Apply, and answer the clients whose batches these were.
         for (index, _) in ready.committedEntries { apply(index: index) }
@@ -243,6 +302,7 @@ public final class ReplicaServer: @unchecked Sendable {
             readsWaitingForApply.append((read.index, pending.client, pending.requestId, pending.ids))
         }
         answerReadsUpToApplied()
+        return toAdvance
     }
 
     private func send(_ messages: [Message<LogEntryPayload>]) {
