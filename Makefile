@@ -25,7 +25,7 @@ run: release
 	@if [ "$(REPLICAS)" = "1" ]; then scripts/run-local.sh; else REPLICAS=$(REPLICAS) scripts/run-cluster.sh; fi
 
 # Replicated throughput and batch latency: 3 replica processes on this machine, fsync on.
-CLIENTS ?= 6
+CLIENTS ?= 2
 bench-cluster: release
 	.build/release/wallet bench --replicas 3 --accounts 10000 --transfers 4000000 --batch-size 8189 --clients $(CLIENTS) $(BENCH_FLAGS)
 

@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "wallet",
             dependencies: [
-                "LedgerCore", "Storage", "Replica", "Workload", "Cluster",
+                "LedgerCore", "Storage", "Replica", "Workload", "Cluster", "CSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -48,6 +48,11 @@ long wallet_find_magic(const void *bytes, size_t length, size_t stride, size_t w
 /// Grows an anonymous mapping (mremap with MREMAP_MAYMOVE); NULL on failure. Linux only.
 void *wallet_mremap_grow(void *address, size_t old_size, size_t new_size);
 
+/// Raises glibc's mmap and trim thresholds so large, short-lived buffers (1 MiB batches, 4 MiB
+/// frames) are reused from the heap instead of being fresh mappings the kernel zeroes on every
+/// first touch. Returns 0 if either setting was refused.
+int wallet_keep_large_allocations_on_heap(size_t mmap_threshold_bytes, size_t trim_threshold_bytes);
+
 #ifdef __cplusplus
 }
 #endif
