@@ -47,10 +47,7 @@ extension BenchCommand {
         }
         defer { cluster?.stopAll() }
 
-        let baselineMBps = try measureDiskBaseline(path: dir + "/baseline.bin")
         let replicaCount = addresses.count
-        let diskTransfersPerS = baselineMBps * 1e6 / Double(Limits.recordSizeBytes * replicaCount)
-        say("disk baseline (1 MiB writes + fdatasync, same disk): \(String(format: "%.0f", baselineMBps)) MB/s = \(formatCount(Int(diskTransfersPerS))) transfers/s for \(replicaCount) replicas writing 128 bytes each")
 
         let workload = Workload(spec: spec)
         let accountRecords = workload.accounts()
@@ -74,6 +71,11 @@ extension BenchCommand {
         var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         for latencyNs in report.latenciesNs { _ = histogram.record(max(latencyNs / 1000, 1)) }
         let rate = formatRate(transfers, elapsedNs: report.elapsedNs)
+        // The disk's own speed, measured after the run: measured before, freeing its file made
+        // the filesystem stall the first seconds of the run.
+        let baselineMBps = try measureDiskBaseline(path: dir + "/baseline.bin")
+        let diskTransfersPerS = baselineMBps * 1e6 / Double(Limits.recordSizeBytes * replicaCount)
+        say("disk baseline (1 MiB writes + fdatasync, same disk, after the run): \(String(format: "%.0f", baselineMBps)) MB/s = \(formatCount(Int(diskTransfersPerS))) transfers/s for \(replicaCount) replicas writing 128 bytes each")
         let p50 = Double(histogram.valueAtPercentile(50)) / 1000
         let p99 = Double(histogram.valueAtPercentile(99)) / 1000
         let maxMs = Double(histogram.max) / 1000

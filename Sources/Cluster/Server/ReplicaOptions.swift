@@ -24,7 +24,7 @@ public struct ReplicaOptions: Sendable {
         // 10 ms ticks: heartbeats every 50 ms, elections after 0.5-1 s of silence. A follower may
         // sit in an fsync for tens of ms under load; the timeout leaves room for that.
         raft.electionTimeoutTicksMin = 50
-        raft.heartbeatIntervalTicks = 5
+        raft.heartbeatIntervalTicks = 10
         raft.pipelineMessagesMax = 8
         raft.entriesPerMessageMax = 4
     }
