@@ -21,7 +21,7 @@ public struct ReplicaOptions: Sendable {
         self.replica = replica
         self.addresses = addresses
         raft = RaftConfig(replicaCount: addresses.count)
-        // 10 ms ticks: heartbeats every 50 ms, elections after 0.5-1 s of silence. A follower may
+        // 10 ms ticks: heartbeats every 100 ms, elections after 0.5-1 s of silence. A follower may
         // sit in an fsync for tens of ms under load; the timeout leaves room for that.
         raft.electionTimeoutTicksMin = 50
         raft.heartbeatIntervalTicks = 10
