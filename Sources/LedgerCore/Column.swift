@@ -25,6 +25,18 @@ public struct Column<Element> {
         self.capacity = capacity
     }
 
+    /// Room for `capacity` elements of which the first `count` a snapshot's bytes will fill.
+    init(restoringCount count: Int, capacity: Int) {
+        precondition(count >= 0 && capacity > 0 && capacity >= count)
+        self.init(capacity: capacity)
+        self.count = count
+    }
+
+    /// The used part, writable: where a snapshot's bytes are restored.
+    var mutableRawBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: base, count: count * MemoryLayout<Element>.stride)
+    }
+
     func deallocate() { Memory.deallocate(base, bytes: capacity * MemoryLayout<Element>.stride) }
 
     @inline(__always)

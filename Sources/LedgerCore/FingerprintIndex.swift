@@ -28,6 +28,18 @@ struct FingerprintIndex {
         count = 0
     }
 
+    /// An empty table of exactly `capacity` slots that a snapshot's bytes will fill, holding `count` rows.
+    init(restoringCapacity capacity: Int, count: Int) {
+        precondition(capacity >= 16 && capacity & (capacity - 1) == 0)
+        slots = FingerprintIndex.allocateSlots(capacity)
+        mask = capacity - 1
+        self.count = count
+    }
+
+    var slotBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: slots, count: capacity * MemoryLayout<FingerprintSlot>.stride)
+    }
+
     private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<FingerprintSlot> {
         Memory.allocateZeroed(capacity * MemoryLayout<FingerprintSlot>.stride).bindMemory(to: FingerprintSlot.self, capacity: capacity)
     }

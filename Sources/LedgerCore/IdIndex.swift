@@ -68,6 +68,18 @@ public struct IdIndex {
         hasher = IdHasher(seed: seed)
     }
 
+    /// An empty table of exactly `capacity` slots that a snapshot's bytes will fill, holding `count` ids.
+    init(restoringCapacity capacity: Int, count: Int, seed: UInt64) {
+        slots = IdIndex.allocateSlots(capacity)
+        mask = capacity - 1
+        self.count = count
+        hasher = IdHasher(seed: seed)
+    }
+
+    var slotBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: slots, count: capacity * MemoryLayout<IdIndexSlot>.stride)
+    }
+
     private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<IdIndexSlot> {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0, "capacity is a power of two")
         let raw = Memory.allocateZeroed(capacity * MemoryLayout<IdIndexSlot>.stride)

@@ -17,6 +17,8 @@ public final class Ledger {
     static let prefetchRowsDistance = 8
 
     @exclusivity(unchecked) var state: LedgerState
+    /// Seeds the id indexes (recorded in snapshots: a restored table is only valid with its seed).
+    public let hashSeed: UInt64
     private let scratch: ApplyScratch
     /// Timestamp of the last record applied; batches must move it forward.
     public private(set) var lastTimestampNs: UInt64 = 0
@@ -25,8 +27,19 @@ public final class Ledger {
     ///   - hashSeed: seeds the id indexes; every replica of a cluster must use the same (the cluster id's).
     ///   - accountsCapacity, transfersCapacity: initial sizes; tables grow beyond them.
     public init(hashSeed: UInt64 = 0, accountsCapacity: Int = 1024, transfersCapacity: Int = 1 << 16) {
+        self.hashSeed = hashSeed
         state = LedgerState(accountsCapacity: accountsCapacity, transfersCapacity: transfersCapacity, hashSeed: hashSeed)
         scratch = ApplyScratch(recordsMax: Limits.batchRecordsMax)
+    }
+
+    /// A ledger with tables sized and counted per `meta`, whose bytes the caller then writes
+    /// through `sectionDestination` (every section, before any other use). `meta.problem` must be nil.
+    public init(restoring meta: LedgerSnapshotMeta, spareTransfers: Int = 1 << 16) {
+        precondition(meta.problem == nil, "invalid snapshot meta: \(meta.problem!)")
+        hashSeed = meta.hashSeed
+        state = LedgerState(restoring: meta, spareTransfers: spareTransfers)
+        scratch = ApplyScratch(recordsMax: Limits.batchRecordsMax)
+        lastTimestampNs = meta.lastTimestampNs
     }
 
     deinit {

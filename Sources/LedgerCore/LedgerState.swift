@@ -86,6 +86,23 @@ struct LedgerState {
         transferHasher = IdHasher(seed: hashSeed ^ 0x7472_616e_7366_6572)
     }
 
+    init(restoring meta: LedgerSnapshotMeta, spareTransfers: Int) {
+        let accounts = Int(meta.accountsCount)
+        let transfersCount = Int(meta.transfersCount)
+        let accountsCapacity = max(accounts, 1024)
+        accountIds = Column(restoringCount: accounts, capacity: accountsCapacity)
+        accountRules = Column(restoringCount: accounts, capacity: accountsCapacity)
+        accountCold = Column(restoringCount: accounts, capacity: accountsCapacity)
+        balances = Column(restoringCount: accounts, capacity: accountsCapacity)
+        accountIndex = IdIndex(restoringCapacity: Int(meta.accountIndexCapacity), count: accounts, seed: meta.hashSeed)
+        let transfersCapacity = transfersCount + max(spareTransfers, 1)
+        transfers = Column(restoringCount: transfersCount, capacity: transfersCapacity)
+        transferResults = Column(restoringCount: transfersCount, capacity: transfersCapacity)
+        transferPendingStates = Column(restoringCount: transfersCount, capacity: transfersCapacity)
+        transferIndex = FingerprintIndex(restoringCapacity: Int(meta.transferIndexCapacity), count: transfersCount)
+        transferHasher = IdHasher(seed: meta.hashSeed ^ 0x7472_616e_7366_6572)
+    }
+
     func deallocate() {
         accountIds.deallocate()
         accountRules.deallocate()

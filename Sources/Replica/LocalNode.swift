@@ -4,8 +4,8 @@ import Storage
 
 /// Opens a data directory, rebuilds the state by replaying its log, and ingests more.
 ///
-/// Until snapshots exist, the log is the only thing trusted after a restart: the live state is
-/// always rebuilt from op 1. After each ingest the live digest is recorded (`StateCheckpoint`) so
+/// On open the state comes from the newest valid snapshot (if any) plus a replay of the log after
+/// it, or from a replay of the whole log. After each ingest the live digest is recorded (`StateCheckpoint`) so
 /// that `verify` can prove a fresh replay reaches the same state.
 public final class LocalNode {
     /// The single node is its own leader, in term 1, forever.
@@ -20,16 +20,80 @@ public final class LocalNode {
     public private(set) var replayedTransfers = 0
 
     public init(path: String, readOnly: Bool = false, clock: WallClock = SystemClock(),
-                accountsCapacity: Int = 1024, transfersCapacity: Int = 1 << 16,
+                accountsCapacity: Int = 1024, transfersCapacity: Int = 1 << 16, useSnapshots: Bool = true,
                 replayProgress: ((UInt64, UInt64) -> Void)? = nil) throws {
         directory = try DataDirectory.open(path: path)
         log = try directory.openLog(readOnly: readOnly)
-        ledger = Ledger(hashSeed: LocalNode.hashSeed(clusterId: directory.superblock.clusterId),
-                        accountsCapacity: accountsCapacity, transfersCapacity: transfersCapacity)
         self.clock = clock
         let startNs = monotonicNowNs()
-        replayedTransfers = LocalNode.replay(log, into: ledger, through: log.lastOp, progress: replayProgress)
+        let clusterId = directory.superblock.clusterId
+        let hashSeed = LocalNode.hashSeed(clusterId: clusterId)
+        var problems: [String] = []
+        var restored: (op: UInt64, ledger: Ledger)?
+        if useSnapshots {
+            restored = LocalNode.newestValidSnapshot(dataPath: path, log: log, clusterId: clusterId, hashSeed: hashSeed,
+                                                     spareTransfers: transfersCapacity, problems: &problems)
+        }
+        snapshotProblems = problems
+        if let restored {
+            ledger = restored.ledger
+            snapshotOp = restored.op
+        } else {
+            ledger = Ledger(hashSeed: hashSeed, accountsCapacity: accountsCapacity, transfersCapacity: transfersCapacity)
+            snapshotOp = 0
+        }
+        replayedTransfers = LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: log.lastOp, progress: replayProgress)
         replayElapsedNs = monotonicNowNs() - startNs
+    }
+
+    /// The op of the snapshot the state was loaded from (0: replayed from genesis).
+    public let snapshotOp: UInt64
+    /// Snapshots that were found damaged or not matching the log, and skipped (newest first).
+    public let snapshotProblems: [String]
+
+    /// The newest snapshot that reads back whole and belongs to this log (its op is in the log and
+    /// its batch header hash matches); damaged or foreign ones are reported and skipped.
+    public static func newestValidSnapshot(dataPath: String, log: SegmentLog, clusterId: UInt128, hashSeed: UInt64,
+                                           spareTransfers: Int, problems: inout [String]) -> (op: UInt64, ledger: Ledger)? {
+        let candidates: [(op: UInt64, path: String)]
+        do {
+            candidates = try SnapshotFile.list(dataPath: dataPath)
+        } catch {
+            problems.append("cannot list snapshots: \(error)")
+            return nil
+        }
+        for candidate in candidates.reversed() {
+            guard candidate.op >= 1, candidate.op <= log.lastOp else {
+                problems.append("snapshot \(candidate.path) is at op \(candidate.op) but the log ends at op \(log.lastOp): skipped")
+                continue
+            }
+            do {
+                let header = try SnapshotFile.readHeader(path: candidate.path, clusterId: clusterId)
+                guard header.op == candidate.op else {
+                    throw SnapshotError(path: candidate.path, offset: 32, reason: "holds op \(header.op), its name says \(candidate.op)")
+                }
+                guard header.batchHeaderHash == log.batch(op: header.op).header.hash() else {
+                    throw SnapshotError(path: candidate.path, offset: 64, reason: "was taken from another log (batch header hash at op \(header.op) differs)")
+                }
+                let (_, ledger) = try SnapshotFile.read(path: candidate.path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: spareTransfers)
+                return (header.op, ledger)
+            } catch {
+                problems.append("\(error): skipped, an older snapshot or genesis is used")
+            }
+        }
+        return nil
+    }
+
+    /// Writes a snapshot of the live state at the log's last op (lz4, checksummed, atomically
+    /// published), keeping the newest `retainedCount`. Returns its path and size.
+    @discardableResult
+    public func compact(retainedCount: Int = SnapshotFile.retainedCountDefault) throws -> (path: String, sizeBytes: Int, op: UInt64) {
+        precondition(log.lastOp >= 1, "nothing to snapshot")
+        let op = log.lastOp
+        let digest = ledger.digest()
+        let written = try SnapshotFile.write(ledger: ledger, dataPath: directory.path, clusterId: directory.superblock.clusterId, op: op,
+                                             batchHeaderHash: log.batch(op: op).header.hash(), digest: digest, retainedCount: retainedCount)
+        return (written.path, written.sizeBytes, op)
     }
 
     /// The id indexes' hash seed: derived from the cluster id, so every replica uses the same.

@@ -27,6 +27,24 @@ public enum LZ4 {
         return output
     }
 
+    /// Decompresses into exactly all of `destination`; anything else is `corruptInput`.
+    public static func decompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) throws {
+        let read = LZ4_decompress_safe(
+            source.baseAddress?.assumingMemoryBound(to: CChar.self), destination.baseAddress?.assumingMemoryBound(to: CChar.self),
+            Int32(source.count), Int32(destination.count))
+        guard read == destination.count else { throw LZ4Error.corruptInput }
+    }
+
+    /// Compresses into `destination` (at least `compressBound(source.count)` bytes); returns the size.
+    public static func compress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard source.count <= inputBytesMax, destination.count >= compressBound(source.count) else { throw LZ4Error.inputTooLarge(source.count) }
+        let written = LZ4_compress_default(
+            source.baseAddress?.assumingMemoryBound(to: CChar.self), destination.baseAddress!.assumingMemoryBound(to: CChar.self),
+            Int32(source.count), Int32(destination.count))
+        guard written > 0 || source.isEmpty else { throw LZ4Error.compressionFailed }
+        return Int(written)
+    }
+
     /// Decompresses into exactly `originalSizeBytes`; anything else is `corruptInput`.
     public static func decompress(_ source: UnsafeRawBufferPointer, originalSizeBytes: Int) throws -> [UInt8] {
         var output = [UInt8](repeating: 0, count: originalSizeBytes)

@@ -106,5 +106,6 @@ func openNode(data: String, readOnly: Bool, quiet: Bool = false) throws -> Local
     })
     progress?.finish()
     if let cut = node.log.tailTruncation { printError("wallet: warning: \(cut)") }
+    for problem in node.snapshotProblems { printError("wallet: warning: \(problem)") }
     return node
 }

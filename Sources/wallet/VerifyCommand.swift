@@ -23,33 +23,65 @@ struct VerifyCommand: ParsableCommand {
             let progress = Progress("verify", total: Int(log.lastOp), unit: "batches", quiet: json)
             let startNs = monotonicNowNs()
             var problems: [String] = []
+            var divergence: (op: UInt64, account: AccountDivergence?)?
             var notes: [String] = []
             // A torn tail is what a crash mid-write leaves: never acknowledged, cut by the next
             // writable open. Damage to an acknowledged batch already failed `openLog` above.
             if let cut = log.tailTruncation { notes.append("a crash left a torn tail (not acknowledged, cut on the next ingest): \(cut)") }
             var replayedTransfers = 0
             var replayedDigest: Hash256?
+            var replayedThrough: UInt64 = 0
+            func replay(through op: UInt64) {
+                guard op > replayedThrough else { return }
+                replayedTransfers += LocalNode.replay(log, into: ledger, from: replayedThrough + 1, through: op, progress: { done, _ in progress.update(Int(done)) })
+                replayedThrough = op
+            }
+            // Every snapshot must read back whole and hold exactly the state the log gives at its op.
+            let clusterId = directory.superblock.clusterId
+            let snapshots = try SnapshotFile.list(dataPath: directory.path)
+            var snapshotsChecked = 0
+            for snapshot in snapshots {
+                guard snapshot.op <= log.lastOp else {
+                    problems.append("snapshot \(snapshot.path) is at op \(snapshot.op), past the log's end (op \(log.lastOp))")
+                    continue
+                }
+                replay(through: snapshot.op)
+                let digest = ledger.digest()
+                do {
+                    let (header, restored) = try SnapshotFile.read(path: snapshot.path, clusterId: clusterId, hashSeed: ledger.hashSeed, spareTransfers: 1)
+                    snapshotsChecked += 1
+                    if header.batchHeaderHash != log.batch(op: snapshot.op).header.hash() {
+                        problems.append("snapshot \(snapshot.path) was taken from another log (batch header hash at op \(snapshot.op) differs)")
+                    } else if header.digest != digest || restored.digest() != digest {
+                        let where_ = firstDivergence(expected: ledger, actual: restored)
+                        divergence = divergence ?? (snapshot.op, where_)
+                        problems.append("snapshot \(snapshot.path) differs from the replayed state at op \(snapshot.op)\(where_.map { ": " + $0.text } ?? "")")
+                    }
+                } catch {
+                    problems.append("\(error)")
+                }
+            }
             if let checkpoint {
                 if checkpoint.op > log.lastOp {
                     problems.append("the live state is at op \(checkpoint.op) but the log ends at op \(log.lastOp): batches are missing")
+                } else if checkpoint.op < replayedThrough {
+                    notes.append("the live digest (op \(checkpoint.op)) is older than the newest snapshot: checked against the snapshots instead")
                 } else {
-                    replayedTransfers += LocalNode.replay(log, into: ledger, through: checkpoint.op, progress: { op, _ in progress.update(Int(op)) })
+                    replay(through: checkpoint.op)
                     let digest = ledger.digest()
                     replayedDigest = digest
                     if digest != checkpoint.digest {
+                        divergence = divergence ?? (checkpoint.op, nil)
                         problems.append("state digest mismatch at op \(checkpoint.op): live \(checkpoint.digest), replayed \(digest)")
                     }
-                    // Batches after the recorded digest (an ingest that was interrupted after they
-                    // became durable) are replayed and checked too; the next ingest records them.
                     if checkpoint.op < log.lastOp {
-                        replayedTransfers += LocalNode.replay(log, into: ledger, from: checkpoint.op + 1, through: log.lastOp,
-                                                              progress: { op, _ in progress.update(Int(op)) })
                         notes.append("ops \(checkpoint.op + 1)...\(log.lastOp) are durable but were written after the live digest was recorded (an interrupted ingest): replayed and checked for conservation")
                     }
                 }
-            } else if log.lastOp > 0 {
+            } else if log.lastOp > 0 && snapshots.isEmpty {
                 problems.append("no live state digest recorded (state-digest file missing) though the log holds \(log.lastOp) batches")
             }
+            replay(through: log.lastOp)
             progress.finish()
             let elapsedNs = monotonicNowNs() - startNs
             for (ledgerCode, totals) in ledger.totalsByLedger().sorted(by: { $0.key < $1.key }) where !totals.isBalanced {
@@ -59,11 +91,16 @@ struct VerifyCommand: ParsableCommand {
             let rate = formatRate(replayedTransfers, elapsedNs: elapsedNs)
             if json {
                 let escaped = problems.map { "\"" + $0.replacingOccurrences(of: "\"", with: "'") + "\"" }.joined(separator: ",")
+                let firstDivergence = divergence.map { found -> String in
+                    guard let account = found.account else { return "{\"op\":\(found.op),\"account\":null,\"expected\":null,\"actual\":null}" }
+                    return "{\"op\":\(found.op),\"account\":\"\(account.accountId)\",\"expected\":\"\(account.expected)\",\"actual\":\"\(account.actual)\"}"
+                } ?? "null"
                 print("{\"ok\":\(ok),\"batches\":\(log.lastOp),\"notes\":\(notes.count),\"transfers\":\(replayedTransfers),\"transfers_per_s\":\(rate),"
+                    + "\"snapshots_checked\":\(snapshotsChecked),\"first_divergence\":\(firstDivergence),"
                     + "\"checkpoint_op\":\(checkpoint?.op ?? 0),\"digest\":\"\(replayedDigest?.description ?? "")\",\"problems\":[\(escaped)]}")
             } else {
-                print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers, \(formatCount(rate)) transfers/s")
-                if let digest = replayedDigest { print("state digest at op \(checkpoint!.op): \(digest)") }
+                print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers, \(formatCount(rate)) transfers/s; \(snapshotsChecked) snapshots checked")
+                if let digest = replayedDigest, let checkpoint { print("state digest at op \(checkpoint.op): \(digest)") }
                 for note in notes { print("note: \(note)") }
                 for problem in problems { print("FAIL: \(problem)") }
                 print(ok ? "verify: OK (replayed state matches the live state; money is conserved)" : "verify: FAILED")
@@ -71,4 +108,27 @@ struct VerifyCommand: ParsableCommand {
             if !ok { throw ExitCode(2) }
         }
     }
+}
+
+/// Where two states first differ: the account (in creation order) and its balances on each side.
+struct AccountDivergence {
+    var accountId: UInt128
+    var expected: String
+    var actual: String
+    var text: String { "first difference at account \(accountId): expected \(expected), actual \(actual)" }
+}
+
+func firstDivergence(expected: Ledger, actual: Ledger) -> AccountDivergence? {
+    func describe(_ account: Account) -> String {
+        "id \(account.id) debits_posted \(account.debitsPosted) credits_posted \(account.creditsPosted) debits_pending \(account.debitsPending) credits_pending \(account.creditsPending)"
+    }
+    let count = max(expected.accountsCount, actual.accountsCount)
+    for index in 0..<count {
+        let left = index < expected.accountsCount ? expected.account(atIndex: index) : nil
+        let right = index < actual.accountsCount ? actual.account(atIndex: index) : nil
+        if left != right {
+            return AccountDivergence(accountId: left?.id ?? right!.id, expected: left.map(describe) ?? "absent", actual: right.map(describe) ?? "absent")
+        }
+    }
+    return nil
 }

@@ -8,7 +8,7 @@ struct WalletCommand: ParsableCommand {
         abstract: "A batch-oriented wallet ledger: durable, deterministic, reproducible by replay.",
         subcommands: [
             FormatCommand.self, GenCommand.self, IngestCommand.self, BalanceCommand.self,
-            VerifyCommand.self, BenchCommand.self, StartCommand.self, StatusCommand.self,
+            VerifyCommand.self, BenchCommand.self, StartCommand.self, StatusCommand.self, CompactCommand.self,
         ])
 }
 
