@@ -39,11 +39,27 @@ public final class LocalNode {
             ledger = restored.ledger
             snapshotOp = restored.op
         } else {
-            ledger = Ledger(hashSeed: hashSeed, accountsCapacity: accountsCapacity, transfersCapacity: transfersCapacity)
+            // Sized from the batch headers, so the replay never pauses to grow a table.
+            let inLog = LocalNode.recordCounts(log)
+            ledger = Ledger(hashSeed: hashSeed, accountsCapacity: max(accountsCapacity, inLog.accounts),
+                            transfersCapacity: max(transfersCapacity, inLog.transfers))
             snapshotOp = 0
         }
         replayedTransfers = LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: log.lastOp, progress: replayProgress)
         replayElapsedNs = monotonicNowNs() - startNs
+    }
+
+    /// Accounts and transfers in ops `from`... of the log, from the batch headers alone.
+    public static func recordCounts(_ log: SegmentLog, from firstOp: UInt64 = 1) -> (accounts: Int, transfers: Int) {
+        var counts = (accounts: 0, transfers: 0)
+        log.forEachBatch(from: firstOp) { batch in
+            switch batch.recordKind {
+            case .accounts: counts.accounts += batch.recordCount
+            case .transfers: counts.transfers += batch.recordCount
+            case .noop: break
+            }
+        }
+        return counts
     }
 
     /// The op of the snapshot the state was loaded from (0: replayed from genesis).
