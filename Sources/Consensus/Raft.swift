@@ -48,8 +48,10 @@ public final class Raft<Payload: Sendable> {
     /// - Parameters:
     ///   - hardState, entries: what the replica persisted before it (re)started.
     ///   - seed: seeds the election timeouts; give each replica its own.
+    ///   - appliedIndex: entries up to here are known committed and already applied by the shell
+    ///     (it restored a snapshot taken there): they are not handed out to apply again.
     public init(id: Int, config: RaftConfig, seed: UInt64, noopPayload: Payload,
-                hardState: HardState = HardState(), entries: [Entry<Payload>] = []) {
+                hardState: HardState = HardState(), entries: [Entry<Payload>] = [], appliedIndex: UInt64 = 0) {
         config.validate()
         precondition(id >= 0 && id < config.replicaCount)
         self.id = id
@@ -61,6 +63,9 @@ public final class Raft<Payload: Sendable> {
         votingFloor = (hardState.votingFloorIndex, hardState.votingFloorTerm)
         persistedHardState = hardState
         log = RaftLog(restored: entries)
+        precondition(appliedIndex <= log.lastIndex, "a snapshot past the log's end")
+        commitIndex = appliedIndex
+        self.appliedIndex = appliedIndex
         unstableFromIndex = log.lastIndex + 1
         resetElectionTimeout()
     }

@@ -73,6 +73,7 @@ public final class LocalNode {
                                            spareTransfers: Int, problems: inout [String]) -> (op: UInt64, ledger: Ledger)? {
         let candidates: [(op: UInt64, path: String)]
         do {
+            if !log.isReadOnly { try SnapshotFile.removeTemporaryFiles(dataPath: dataPath) }
             candidates = try SnapshotFile.list(dataPath: dataPath)
         } catch {
             problems.append("cannot list snapshots: \(error)")

@@ -73,6 +73,15 @@ public enum SnapshotFile {
         return "snapshot-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".wsnap"
     }
 
+    /// Deletes temporary files a crash left mid-write (they were never published).
+    public static func removeTemporaryFiles(dataPath: String) throws {
+        let directory = directoryPath(dataPath)
+        guard Syscall.exists(directory) else { return }
+        for name in try Syscall.listDirectory(directory) where name.hasSuffix(".wsnap.tmp") {
+            try Syscall.unlink(directory + "/" + name)
+        }
+    }
+
     /// Snapshot files by op, oldest first (names that do not parse are ignored; temp files too).
     public static func list(dataPath: String) throws -> [(op: UInt64, path: String)] {
         let directory = directoryPath(dataPath)

@@ -21,6 +21,9 @@ struct StartCommand: ParsableCommand {
     @Option(help: "This replica's index in --addresses, from 0.") var replica: Int
     @Option(help: "Every replica's HOST:PORT, comma-separated, in replica order.") var addresses: String
     @Option(help: "Raft tick in ms (tick_interval_ms).") var tickMs: Int = 10
+    @Option(help: "The compactor snapshots the state after every this many applied transfers (snapshot_interval_transfers; 0: never).")
+    var snapshotIntervalTransfers: Int = 10_000_000
+    @Option(help: "Snapshots kept (snapshots_retained); older ones are deleted, the log never is.") var snapshotsRetained: Int = 3
     @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
     @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
 
@@ -34,6 +37,11 @@ struct StartCommand: ParsableCommand {
             guard accountsCapacity >= 1 && accountsCapacity <= 1 << 30, transfersCapacity >= 1 && transfersCapacity <= 1 << 34 else {
                 throw UserError("--accounts-capacity must be 1...2^30 and --transfers-capacity 1...2^34")
             }
+            guard snapshotIntervalTransfers >= 0, snapshotsRetained >= 1 && snapshotsRetained <= 1000 else {
+                throw UserError("--snapshot-interval-transfers must be 0 or more and --snapshots-retained 1...1000")
+            }
+            options.snapshotIntervalTransfers = snapshotIntervalTransfers
+            options.snapshotsRetained = snapshotsRetained
             options.accountsCapacity = accountsCapacity
             options.transfersCapacity = transfersCapacity
             keepLargeAllocationsOnTheHeap()

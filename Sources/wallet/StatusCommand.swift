@@ -26,8 +26,8 @@ struct StatusCommand: ParsableCommand {
                     let status = try client.status(ofReplica: replica)
                     reachable += 1
                     let leader = status.leader.map(String.init) ?? "null"
-                    objects.append("{\"replica\":\(replica),\"address\":\"\(addresses[replica])\",\"up\":true,\"role\":\"\(status.role)\",\"term\":\(status.term),\"leader\":\(leader),\"commit_op\":\(status.commitOp),\"applied_op\":\(status.appliedOp),\"last_op\":\(status.lastOp),\"accounts\":\(status.accountsCount),\"transfers\":\(status.transfersCount),\"digest\":\"\(status.digest.description)\"}")
-                    lines.append("replica \(replica) \(addresses[replica]): \(status.role), term \(status.term), commit op \(status.commitOp), applied op \(status.appliedOp), last op \(status.lastOp), \(formatCount(status.transfersCount)) transfers, digest \(status.digest.description)")
+                    objects.append("{\"replica\":\(replica),\"address\":\"\(addresses[replica])\",\"up\":true,\"role\":\"\(status.role)\",\"term\":\(status.term),\"leader\":\(leader),\"commit_op\":\(status.commitOp),\"applied_op\":\(status.appliedOp),\"last_op\":\(status.lastOp),\"accounts\":\(status.accountsCount),\"transfers\":\(status.transfersCount),\"digest\":\"\(status.digest.description)\",\"snapshot_op\":\(status.snapshotOp),\"snapshot_digest\":\"\(status.snapshotDigest.description)\"}")
+                    lines.append("replica \(replica) \(addresses[replica]): \(status.role), term \(status.term), commit op \(status.commitOp), applied op \(status.appliedOp), last op \(status.lastOp), \(formatCount(status.transfersCount)) transfers, digest \(status.digest.description)" + (status.snapshotOp > 0 ? ", snapshot at op \(status.snapshotOp) \(status.snapshotDigest.description.prefix(16))" : ""))
                 } catch {
                     objects.append("{\"replica\":\(replica),\"address\":\"\(addresses[replica])\",\"up\":false,\"error\":\"\(jsonEscaped("\(error)"))\"}")
                     lines.append("replica \(replica) \(addresses[replica]): unreachable: \(error)")

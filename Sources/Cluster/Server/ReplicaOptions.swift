@@ -1,5 +1,6 @@
 // A replica process's settings: every limit named with its unit.
 import Consensus
+import Storage
 
 public struct ReplicaOptions: Sendable {
     public var dataPath: String
@@ -11,6 +12,10 @@ public struct ReplicaOptions: Sendable {
     public var uncommittedBatchesMax = 16
     /// Client records waiting at the leader for a batch; more are answered `busy`.
     public var submitQueueRecordsMax = 64 * 8191
+    /// The compactor writes a snapshot after every this many applied transfers (0: no compactor).
+    public var snapshotIntervalTransfers = 10_000_000
+    /// Snapshots kept; older ones are deleted (the log never is).
+    public var snapshotsRetained = SnapshotFile.retainedCountDefault
     public var accountsCapacity = 1 << 16
     public var transfersCapacity = 1 << 20
     public var transport = TransportLimits()

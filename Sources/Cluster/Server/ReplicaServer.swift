@@ -26,6 +26,7 @@ public final class ReplicaServer: @unchecked Sendable {
     let clock: WallClock
     let clusterId: UInt128
     let noopPayload: LogEntryPayload
+    let compactor: Compactor?
 
     private var results: UnsafeMutableBufferPointer<UInt8>
     private var persistedHardState: HardState
@@ -70,11 +71,40 @@ public final class ReplicaServer: @unchecked Sendable {
         precondition(entries.last.map { $0.term <= hardState.term } ?? true, "the log holds a term the hard state never reached")
         persistedHardState = hardState
         noopPayload = LogEntryPayload.noop()
+        // The newest valid snapshot (committed and applied when it was taken) saves replaying the
+        // log before it; damaged or foreign snapshots are reported and skipped.
+        let hashSeed = LocalNode.hashSeed(clusterId: clusterId)
+        var problems: [String] = []
+        let restored = LocalNode.newestValidSnapshot(dataPath: options.dataPath, log: log, clusterId: clusterId, hashSeed: hashSeed,
+                                                     spareTransfers: options.transfersCapacity, problems: &problems)
+        for problem in problems { FileHandle.standardError.write(Data("replica \(options.replica): \(problem)\n".utf8)) }
+        ledger = restored?.ledger ?? Ledger(hashSeed: hashSeed, accountsCapacity: options.accountsCapacity,
+                                            transfersCapacity: options.transfersCapacity)
+        appliedOp = restored?.op ?? 0
+        if let restored {
+            FileHandle.standardError.write(Data("replica \(options.replica): loaded the snapshot at op \(restored.op); replaying the log after it as it commits\n".utf8))
+        }
         var seedGenerator = SystemRandomNumberGenerator()
         raft = Raft(id: options.replica, config: options.raft, seed: seedGenerator.next(), noopPayload: noopPayload,
-                    hardState: hardState, entries: entries)
-        ledger = Ledger(hashSeed: LocalNode.hashSeed(clusterId: clusterId), accountsCapacity: options.accountsCapacity,
-                        transfersCapacity: options.transfersCapacity)
+                    hardState: hardState, entries: entries, appliedIndex: appliedOp)
+        if options.snapshotIntervalTransfers > 0 {
+            // The compactor's own copy of the same starting state.
+            let compactorLedger: Ledger
+            var startDigest: Hash256?
+            if let restored {
+                let path = options.dataPath + "/snapshots/" + SnapshotFile.fileName(op: restored.op)
+                let (header, copy) = try SnapshotFile.read(path: path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: options.transfersCapacity)
+                compactorLedger = copy
+                startDigest = header.digest
+            } else {
+                compactorLedger = Ledger(hashSeed: hashSeed, accountsCapacity: options.accountsCapacity, transfersCapacity: options.transfersCapacity)
+            }
+            compactor = Compactor(dataPath: options.dataPath, clusterId: clusterId, replica: options.replica, ledger: compactorLedger,
+                                  startOp: appliedOp, startDigest: startDigest, intervalTransfers: options.snapshotIntervalTransfers,
+                                  retainedCount: options.snapshotsRetained)
+        } else {
+            compactor = nil
+        }
         results = .allocate(capacity: Limits.batchRecordsMax)
         transport = Transport(replica: options.replica, addresses: options.addresses, clusterId: clusterId,
                               limits: options.transport, inbox: inbox)
@@ -87,8 +117,12 @@ public final class ReplicaServer: @unchecked Sendable {
     /// Binds the port and runs the replica loop on the calling thread until `stop()`.
     public func run() throws {
         try transport.start()
+        compactor?.start()
         startedAtNs = monotonicNowNs()
-        defer { transport.shutdown() }
+        defer {
+            compactor?.stop()
+            transport.shutdown()
+        }
         let tickNs = UInt64(options.tickIntervalMs) * 1_000_000
         var nextTickNs = monotonicNowNs() + tickNs
         while true {
@@ -168,10 +202,15 @@ public final class ReplicaServer: @unchecked Sendable {
 
     public func status() -> ReplicaStatus {
         if digestCache?.op != appliedOp { digestCache = (appliedOp, ledger.digest()) }
-        return ReplicaStatus(
+        var status = ReplicaStatus(
             replica: options.replica, replicaCount: options.addresses.count, role: raft.role.rawValue, term: raft.term,
             leader: raft.leaderId, commitOp: raft.commitIndex, appliedOp: appliedOp, lastOp: log.lastOp,
             accountsCount: ledger.accountsCount, transfersCount: ledger.transfersCount, digest: digestCache!.digest)
+        if let snapshot = compactor?.latest {
+            status.snapshotOp = snapshot.op
+            status.snapshotDigest = snapshot.digest
+        }
+        return status
     }
 
     // MARK: The cycle
@@ -342,6 +381,7 @@ public final class ReplicaServer: @unchecked Sendable {
         let batch = log.batch(op: index)
         ledger.apply(batch, results: results)
         appliedOp = index
+        compactor?.follow(batch)
         guard let waiters = waitingReplies.removeValue(forKey: index) else { return }
         for waiter in waiters {
             let slice = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(results)[waiter.first..<(waiter.first + waiter.count)])

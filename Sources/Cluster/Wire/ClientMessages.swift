@@ -212,6 +212,10 @@ public struct ReplicaStatus: Equatable, Sendable {
     public var transfersCount: Int
     /// The ledger's state digest after `appliedOp`.
     public var digest: Hash256
+    /// The newest snapshot this replica wrote or started from (0: none), and its state digest:
+    /// replicas at the same snapshot op must report the same digest.
+    public var snapshotOp: UInt64 = 0
+    public var snapshotDigest: Hash256 = .zero
 
     public init(replica: Int, replicaCount: Int, role: String, term: UInt64, leader: Int?, commitOp: UInt64, appliedOp: UInt64,
                 lastOp: UInt64, accountsCount: Int, transfersCount: Int, digest: Hash256) {
@@ -231,7 +235,8 @@ public struct ReplicaStatus: Equatable, Sendable {
     static let roles = ["follower", "pre_candidate", "candidate", "leader"]
 
     /// replica u8, replica_count u8, role u8, leader u8 (0xFF: unknown), reserved u32, term,
-    /// commit_op, applied_op, last_op, accounts, transfers (u64 each), digest (32 bytes).
+    /// commit_op, applied_op, last_op, accounts, transfers (u64 each), digest (32 bytes),
+    /// snapshot_op (u64), snapshot digest (32 bytes).
     public func encode(clusterId: UInt128, requestId: UInt64) -> ByteBuffer {
         var frame = FrameBuilder(command: .statusReply, clusterId: clusterId, requestId: requestId)
         frame.write(UInt8(replica))
@@ -241,6 +246,8 @@ public struct ReplicaStatus: Equatable, Sendable {
         frame.write(UInt32(0))
         for value in [term, commitOp, appliedOp, lastOp, UInt64(accountsCount), UInt64(transfersCount)] { frame.write(value) }
         withUnsafeBytes(of: digest) { frame.write(bytes: $0) }
+        frame.write(snapshotOp)
+        withUnsafeBytes(of: snapshotDigest) { frame.write(bytes: $0) }
         return frame.seal()
     }
 
@@ -254,10 +261,15 @@ public struct ReplicaStatus: Equatable, Sendable {
         var values: [UInt64] = []
         for _ in 0..<6 { values.append(try reader.read(UInt64.self)) }
         let digest = try reader.readBytes(32).loadUnaligned(as: Hash256.self)
+        let snapshotOp = try reader.read(UInt64.self)
+        let snapshotDigest = try reader.readBytes(32).loadUnaligned(as: Hash256.self)
         try reader.expectEnd()
         guard role < roles.count else { throw WireError.badBody("unknown role \(role)") }
-        return ReplicaStatus(replica: replica, replicaCount: replicaCount, role: roles[role], term: values[0],
-                             leader: leader == 0xFF ? nil : Int(leader), commitOp: values[1], appliedOp: values[2], lastOp: values[3],
-                             accountsCount: Int(values[4]), transfersCount: Int(values[5]), digest: digest)
+        var status = ReplicaStatus(replica: replica, replicaCount: replicaCount, role: roles[role], term: values[0],
+                                   leader: leader == 0xFF ? nil : Int(leader), commitOp: values[1], appliedOp: values[2], lastOp: values[3],
+                                   accountsCount: Int(values[4]), transfersCount: Int(values[5]), digest: digest)
+        status.snapshotOp = snapshotOp
+        status.snapshotDigest = snapshotDigest
+        return status
     }
 }

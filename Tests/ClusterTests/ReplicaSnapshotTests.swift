@@ -1,0 +1,56 @@
+// The replicas' compactors: snapshots at the same ops with the same digests, and restarts from them.
+import Cluster
+import Foundation
+import LedgerCore
+import Storage
+import TestSupport
+import Workload
+import XCTest
+
+final class ReplicaSnapshotTests: XCTestCase {
+    func testReplicasSnapshotTheSameStateAndRestartFromIt() throws {
+        let directory = TemporaryDirectory()
+        let clusterId: UInt128 = 13
+        let cluster = try LocalCluster(walletPath: WalletBinary.path, root: directory.path, replicaCount: 3, clusterId: clusterId, segmentSizeMib: 16)
+        cluster.startArguments = ["--snapshot-interval-transfers", "40000", "--snapshots-retained", "2"]
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        _ = try cluster.waitForLeader()
+
+        var spec = WorkloadSpec(accounts: 200, transfers: 150_000)
+        spec.seed = 3
+        let workload = Workload(spec: spec)
+        let accounts = workload.accounts()
+        let transfers = workload.transfers()
+        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, clients: 2)
+        XCTAssertEqual(accounts.withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: 8191)) }.failures, [])
+        XCTAssertEqual(transfers.withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .transfers, records: $0, recordsPerRequest: 8191)) }.failures, [])
+
+        // Every replica's compactor snapshots after the same committed batches: same ops, same digests.
+        var statuses = try cluster.waitUntilConverged()
+        let deadline = Date(timeIntervalSinceNow: 20)
+        while Set(statuses.map(\.snapshotOp)).count != 1 && Date() < deadline {
+            usleep(100_000)
+            statuses = try cluster.waitUntilConverged()
+        }
+        XCTAssertEqual(Set(statuses.map(\.snapshotOp)).count, 1, "\(statuses.map(\.snapshotOp))")
+        XCTAssertGreaterThan(statuses[0].snapshotOp, 0)
+        XCTAssertEqual(Set(statuses.map(\.snapshotDigest)).count, 1, "replicas disagree at snapshot op \(statuses[0].snapshotOp)")
+        for replica in 0..<3 {
+            let files = try SnapshotFile.list(dataPath: cluster.dataPath(replica))
+            XCTAssertEqual(files.count, 2, "snapshots_retained is 2")
+            let header = try SnapshotFile.readHeader(path: files.last!.path, clusterId: clusterId)
+            XCTAssertEqual(header.digest, statuses[0].snapshotDigest)
+        }
+
+        // A replica killed and restarted loads its newest snapshot and catches up to the same state.
+        let victim = statuses.first { $0.role != "leader" }!.replica
+        cluster.kill(victim)
+        try cluster.start(victim)
+        let after = try cluster.waitUntilConverged()
+        XCTAssertEqual(Set(after.map(\.digest)).count, 1)
+        XCTAssertEqual(after.first { $0.replica == victim }?.transfersCount, 150_000)
+        let log = try String(contentsOfFile: cluster.logPath(victim), encoding: .utf8)
+        XCTAssertTrue(log.contains("loaded the snapshot at op"), log)
+    }
+}
