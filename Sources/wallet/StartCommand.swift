@@ -55,7 +55,7 @@ struct StartCommand: ParsableCommand {
                 source.resume()
                 sources.append(source)
             }
-            print("replica \(replica) of \(peers.count) listening on \(peers[replica]) (cluster \(server.clusterIdentifier))")
+            print("replica \(replica) of \(peers.count) listening on \(peers[replica]) (cluster \(server.clusterId))")
             fflush(stdout)
             try server.run()
             print("replica \(replica) stopped")

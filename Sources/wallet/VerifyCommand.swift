@@ -20,11 +20,7 @@ struct VerifyCommand: ParsableCommand {
             let log = try directory.openLog(readOnly: true)
             let checkpoint = try StateCheckpoint.read(directory: directory.path)
             // Sized from the batch headers up front, so the replay never pauses to grow a table.
-            var recordsInLog = (accounts: 0, transfers: 0)
-            log.forEachBatch { batch in
-                if batch.recordKind == .accounts { recordsInLog.accounts += batch.recordCount }
-                if batch.recordKind == .transfers { recordsInLog.transfers += batch.recordCount }
-            }
+            let recordsInLog = LocalNode.recordCounts(log)
             let ledger = Ledger(hashSeed: LocalNode.hashSeed(clusterId: directory.superblock.clusterId),
                                 accountsCapacity: max(recordsInLog.accounts, 1024), transfersCapacity: max(recordsInLog.transfers, 1 << 16))
             let progress = Progress("verify", total: Int(log.lastOp), unit: "batches", quiet: json)
@@ -102,7 +98,7 @@ struct VerifyCommand: ParsableCommand {
             // snapshot reads are in elapsed_ms.
             let rate = formatRate(replayedTransfers, elapsedNs: max(replayNs, 1))
             if json {
-                let escaped = problems.map { "\"" + $0.replacingOccurrences(of: "\"", with: "'") + "\"" }.joined(separator: ",")
+                let escaped = problems.map { "\"" + jsonEscaped($0) + "\"" }.joined(separator: ",")
                 let firstDivergence = divergence.map { found -> String in
                     guard let account = found.account else { return "{\"op\":\(found.op),\"account\":null,\"expected\":null,\"actual\":null}" }
                     return "{\"op\":\(found.op),\"account\":\"\(account.accountId)\",\"expected\":\"\(account.expected)\",\"actual\":\"\(account.actual)\"}"

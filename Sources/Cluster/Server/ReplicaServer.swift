@@ -24,7 +24,7 @@ public final class ReplicaServer: @unchecked Sendable {
     let inbox = Inbox()
     let transport: Transport
     let clock: WallClock
-    let clusterId: UInt128
+    public let clusterId: UInt128
     let noopPayload: LogEntryPayload
     let compactor: Compactor?
 
@@ -46,7 +46,6 @@ public final class ReplicaServer: @unchecked Sendable {
     private var syncGeneration: UInt64 = 0
     /// Entries appended but not yet reported durable to the core (leader, background fsync).
     private var entriesAwaitingSync: [(index: UInt64, entry: Entry<LogEntryPayload>)] = []
-    public private(set) var startedAtNs: UInt64 = 0
 
     public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
         self.options = options
@@ -92,7 +91,7 @@ public final class ReplicaServer: @unchecked Sendable {
             let compactorLedger: Ledger
             var startDigest: Hash256?
             if let restored {
-                let path = options.dataPath + "/snapshots/" + SnapshotFile.fileName(op: restored.op)
+                let path = SnapshotFile.directoryPath(options.dataPath) + "/" + SnapshotFile.fileName(op: restored.op)
                 let (header, copy) = try SnapshotFile.read(path: path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: options.transfersCapacity)
                 compactorLedger = copy
                 startDigest = header.digest
@@ -112,13 +111,10 @@ public final class ReplicaServer: @unchecked Sendable {
 
     deinit { results.deallocate() }
 
-    public var clusterIdentifier: UInt128 { clusterId }
-
     /// Binds the port and runs the replica loop on the calling thread until `stop()`.
     public func run() throws {
         try transport.start()
         compactor?.start()
-        startedAtNs = monotonicNowNs()
         defer {
             compactor?.stop()
             transport.shutdown()
@@ -155,8 +151,7 @@ public final class ReplicaServer: @unchecked Sendable {
                 return
             }
             guard submitQueueRecords + records.count <= options.submitQueueRecordsMax else {
-                client.send(ClientMessages.submitReply(ReplyPrefix(status: .busy, leaderHint: options.replica), results: UnsafeRawBufferPointer(start: nil, count: 0),
-                                                       clusterId: clusterId, requestId: requestId))
+                answerWithoutResults(client, requestId: requestId, ReplyPrefix(status: .busy, leaderHint: options.replica))
                 return
             }
             submitQueue.append((client, requestId, records))
@@ -194,7 +189,7 @@ public final class ReplicaServer: @unchecked Sendable {
     private func answerNotLeader(_ client: ClientConnection, requestId: UInt64, command: Command) {
         let prefix = ReplyPrefix(status: raft.leaderId == nil ? .unavailable : .notLeader, leaderHint: raft.leaderId)
         if command == .submitReply {
-            client.send(ClientMessages.submitReply(prefix, results: UnsafeRawBufferPointer(start: nil, count: 0), clusterId: clusterId, requestId: requestId))
+            answerWithoutResults(client, requestId: requestId, prefix)
         } else {
             client.send(ClientMessages.lookupAccountsReply(prefix, accounts: [], clusterId: clusterId, requestId: requestId))
         }
@@ -264,8 +259,12 @@ public final class ReplicaServer: @unchecked Sendable {
     }
 
     private func answerUnavailable(_ client: ClientConnection, requestId: UInt64) {
-        client.send(ClientMessages.submitReply(ReplyPrefix(status: .unavailable, leaderHint: raft.leaderId),
-                                               results: UnsafeRawBufferPointer(start: nil, count: 0), clusterId: clusterId, requestId: requestId))
+        answerWithoutResults(client, requestId: requestId, ReplyPrefix(status: .unavailable, leaderHint: raft.leaderId))
+    }
+
+    /// A submit reply that carries no results: the request was not (or not knowingly) applied.
+    private func answerWithoutResults(_ client: ClientConnection, requestId: UInt64, _ prefix: ReplyPrefix) {
+        client.send(ClientMessages.submitReply(prefix, results: UnsafeRawBufferPointer(start: nil, count: 0), clusterId: clusterId, requestId: requestId))
     }
 
     private func startBackgroundSyncIfIdle() {
