@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "Randomness", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "wallet", "LedgerCore", "Storage", "Workload", "Consensus", "TestSupport"], swiftSettings: swiftSettings),

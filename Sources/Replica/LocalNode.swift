@@ -50,9 +50,9 @@ public final class LocalNode {
     }
 
     /// Accounts and transfers in ops `from`... of the log, from the batch headers alone.
-    public static func recordCounts(_ log: SegmentLog, from firstOp: UInt64 = 1) -> (accounts: Int, transfers: Int) {
+    public static func recordCounts(_ log: SegmentLog, from firstOp: UInt64 = 1, through lastOp: UInt64 = .max) -> (accounts: Int, transfers: Int) {
         var counts = (accounts: 0, transfers: 0)
-        log.forEachBatch(from: firstOp) { batch in
+        log.forEachBatch(from: firstOp, through: lastOp) { batch in
             switch batch.recordKind {
             case .accounts: counts.accounts += batch.recordCount
             case .transfers: counts.transfers += batch.recordCount
@@ -67,10 +67,12 @@ public final class LocalNode {
     /// Snapshots that were found damaged or not matching the log, and skipped (newest first).
     public let snapshotProblems: [String]
 
-    /// The newest snapshot that reads back whole and belongs to this log (its op is in the log and
-    /// its batch header hash matches); damaged or foreign ones are reported and skipped.
+    /// The newest snapshot at or before op `atOrBefore` that reads back whole and belongs to this
+    /// log (its op is in the log and its batch header hash matches); damaged or foreign ones are
+    /// reported and skipped.
     public static func newestValidSnapshot(dataPath: String, log: SegmentLog, clusterId: UInt128, hashSeed: UInt64,
-                                           spareTransfers: Int, problems: inout [String]) -> (op: UInt64, ledger: Ledger)? {
+                                           spareTransfers: Int, atOrBefore opLimit: UInt64 = .max,
+                                           problems: inout [String]) -> (op: UInt64, ledger: Ledger)? {
         let candidates: [(op: UInt64, path: String)]
         do {
             if !log.isReadOnly { try SnapshotFile.removeTemporaryFiles(dataPath: dataPath) }
@@ -79,7 +81,7 @@ public final class LocalNode {
             problems.append("cannot list snapshots: \(error)")
             return nil
         }
-        for candidate in candidates.reversed() {
+        for candidate in candidates.reversed() where candidate.op <= opLimit {
             guard candidate.op >= 1, candidate.op <= log.lastOp else {
                 problems.append("snapshot \(candidate.path) is at op \(candidate.op) but the log ends at op \(log.lastOp): skipped")
                 continue

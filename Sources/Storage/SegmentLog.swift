@@ -105,10 +105,11 @@ public final class SegmentLog {
         return BatchView(validatedBytes: bytes)
     }
 
-    /// Calls `body` with each batch from `startOp` through `lastOp`, in op order.
-    public func forEachBatch(from startOp: UInt64 = 1, _ body: (BatchView) throws -> Void) rethrows {
-        guard startOp <= lastOp else { return }
-        for op in max(startOp, 1)...lastOp { try body(batch(op: op)) }
+    /// Calls `body` with each batch from `startOp` through `endOp` (at most the log's last op), in op order.
+    public func forEachBatch(from startOp: UInt64 = 1, through endOp: UInt64 = .max, _ body: (BatchView) throws -> Void) rethrows {
+        let last = min(endOp, lastOp)
+        guard max(startOp, 1) <= last else { return }
+        for op in max(startOp, 1)...last { try body(batch(op: op)) }
     }
 
     // MARK: Writing

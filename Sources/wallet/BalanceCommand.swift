@@ -3,6 +3,7 @@ import ArgumentParser
 import Cluster
 import LedgerCore
 import Replica
+import Storage
 
 struct BalanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "balance", abstract: "Print an account's balances.")
@@ -10,6 +11,10 @@ struct BalanceCommand: ParsableCommand {
     @Option(help: "The data directory; or give --addresses.") var data: String?
     @OptionGroup var access: ClusterAccess
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(name: .customLong("at-op"), help: "The balance right after this op (from the nearest snapshot at or before it, then a replay).")
+    var atOp: UInt64?
+    @Option(name: .customLong("at-time"), help: "The balance as of this instant: ns since the epoch or RFC 3339 UTC (2026-11-23T14:20:00.5Z); exact to the record.")
+    var atTime: String?
     @Argument(help: "The account id (decimal).") var accountId: String
 
     func run() throws {
@@ -19,7 +24,39 @@ struct BalanceCommand: ParsableCommand {
             }
             let account: Account
             let op: UInt64
-            if let (addresses, clusterId) = try access.parsed() {
+            var asOf = ""
+            if atOp != nil || atTime != nil {
+                guard atOp == nil || atTime == nil else { throw UserError("give either --at-op or --at-time, not both") }
+                guard let data, try access.parsed() == nil else {
+                    throw UserError("a past balance is rebuilt from a data directory: give --data DIR (a replica's directory works too)")
+                }
+                let directory = try DataDirectory.open(path: data)
+                let log = try directory.openLog(readOnly: true)
+                let point: HistoryPoint
+                if let atOp {
+                    point = try History.point(afterOp: atOp, in: log)
+                } else {
+                    guard let instant = Instant.parseNs(atTime!) else {
+                        throw UserError("--at-time '\(atTime!)' is neither ns since the epoch nor RFC 3339 UTC (e.g. 2026-11-23T14:20:00Z)")
+                    }
+                    guard let found = History.point(atTimeNs: instant, in: log) else {
+                        throw UserError("no record is at or before \(Instant.format(ns: instant)): the log starts later (or is empty)")
+                    }
+                    point = found
+                }
+                var problems: [String] = []
+                let past = History.ledger(at: point, dataPath: data, log: log, clusterId: directory.superblock.clusterId, problems: &problems)
+                for problem in problems { printError("wallet: warning: \(problem)") }
+                guard let found = past.ledger.account(id: id) else {
+                    throw UserError("account \(id) did not exist at op \(point.op)")
+                }
+                account = found
+                op = point.op
+                asOf = point.isWholeBatch ? "" : " (its first \(point.records) records)"
+                if json {
+                    asOf = ",\"records_of_op\":\(point.records),\"as_of_ns\":\(point.timestampNs),\"snapshot_op\":\(past.snapshotOp)"
+                }
+            } else if let (addresses, clusterId) = try access.parsed() {
                 guard data == nil else { throw UserError("give either --data or --addresses, not both") }
                 let client = ClusterClient(addresses: addresses, clusterId: clusterId)
                 defer { client.close() }
@@ -43,9 +80,9 @@ struct BalanceCommand: ParsableCommand {
             if json {
                 print("{\"account_id\":\"\(id)\",\"currency\":\"\(currency)\",\"balance\":\"\(balance)\",\"available\":\"\(available)\","
                     + "\"debits_posted\":\"\(account.debitsPosted)\",\"credits_posted\":\"\(account.creditsPosted)\","
-                    + "\"debits_pending\":\"\(account.debitsPending)\",\"credits_pending\":\"\(account.creditsPending)\",\"op\":\(op)}")
+                    + "\"debits_pending\":\"\(account.debitsPending)\",\"credits_pending\":\"\(account.creditsPending)\",\"op\":\(op)\(asOf)}")
             } else {
-                print("account \(id) (\(currency)) at op \(op): balance \(balance), available \(available)")
+                print("account \(id) (\(currency)) at op \(op)\(asOf): balance \(balance), available \(available)")
                 print("  debits posted \(account.debitsPosted), credits posted \(account.creditsPosted), debits pending \(account.debitsPending), credits pending \(account.creditsPending)")
             }
         }

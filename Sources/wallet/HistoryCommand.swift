@@ -1,0 +1,70 @@
+// `wallet history`: one account's transfers in a range of ops, with its balance after each.
+import ArgumentParser
+import LedgerCore
+import Replica
+import Storage
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "List an account's successful transfers in a range of ops, with its balances after each.",
+        discussion: """
+            Rebuilt from the data directory: the nearest snapshot at or before --from-op, then a replay
+            of the range. Each batch's running balances are checked against the replayed state.
+            """)
+
+    /// The most entries one call lists (`history_entries_max`); the scan stops after the batch
+    /// that reaches the limit and says where to continue.
+    static let entriesMaxLimit = 1_000_000
+
+    @Option(help: "The data directory (a replica's works too).") var data: String
+    @Option(name: .customLong("from-op"), help: "The first op to scan.") var fromOp: UInt64 = 1
+    @Option(name: .customLong("to-op"), help: "The last op to scan (default: the log's last).") var toOp: UInt64?
+    @Option(help: "Stop after the batch in which this many entries are reached (history_entries_max, at most 1000000).")
+    var limit: Int = 1000
+    @Flag(help: "Print one JSON object.") var json = false
+    @Argument(help: "The account id (decimal).") var accountId: String
+
+    func run() throws {
+        try reportingErrors {
+            guard case .success(let id) = UInt128.parseDecimal(accountId) else {
+                throw UserError("account id '\(accountId)' is not a decimal 128-bit integer")
+            }
+            guard limit >= 1 && limit <= HistoryCommand.entriesMaxLimit else {
+                throw UserError("--limit \(limit) is outside 1...\(HistoryCommand.entriesMaxLimit) (history_entries_max)")
+            }
+            let directory = try DataDirectory.open(path: data)
+            let log = try directory.openLog(readOnly: true)
+            guard log.lastOp >= 1 else { throw UserError("\(data): the log is empty") }
+            let lastOp = toOp ?? log.lastOp
+            guard fromOp >= 1, fromOp <= lastOp, lastOp <= log.lastOp else {
+                throw UserError("ops \(fromOp)...\(lastOp) are not a range within the log (ops 1...\(log.lastOp))")
+            }
+            var problems: [String] = []
+            let found = try History.account(id, ops: fromOp...lastOp, entriesMax: limit, dataPath: data, log: log,
+                                            clusterId: directory.superblock.clusterId, problems: &problems)
+            for problem in problems { printError("wallet: warning: \(problem)") }
+            if json {
+                let entries = found.entries.map { entry in
+                    "{\"op\":\(entry.op),\"record\":\(entry.recordIndex),\"timestamp_ns\":\(entry.timestampNs),\"transfer_id\":\"\(entry.transferId)\","
+                        + "\"kind\":\"\(entry.kind.rawValue)\",\"side\":\"\(entry.isDebit ? "debit" : "credit")\",\"counterparty\":\"\(entry.counterpartyId)\","
+                        + "\"amount\":\"\(entry.amount)\",\"balance\":\"\(signedDifference(entry.after.creditsPosted, entry.after.debitsPosted))\","
+                        + "\"debits_posted\":\"\(entry.after.debitsPosted)\",\"credits_posted\":\"\(entry.after.creditsPosted)\","
+                        + "\"debits_pending\":\"\(entry.after.debitsPending)\",\"credits_pending\":\"\(entry.after.creditsPending)\"}"
+                }.joined(separator: ",")
+                let next = found.continueFromOp.map(String.init) ?? "null"
+                print("{\"account_id\":\"\(id)\",\"from_op\":\(fromOp),\"to_op\":\(lastOp),\"continue_from_op\":\(next),\"entries\":[\(entries)]}")
+            } else {
+                print("account \(id), ops \(fromOp)...\(lastOp): \(found.entries.count) changes")
+                for entry in found.entries {
+                    let sign = entry.isDebit ? "-" : "+"
+                    let pending = entry.after.creditsPending > 0 || entry.after.debitsPending > 0
+                        ? "  (pending: debits \(entry.after.debitsPending), credits \(entry.after.creditsPending))" : ""
+                    print("op \(entry.op) #\(entry.recordIndex) \(Instant.format(ns: entry.timestampNs)) transfer \(entry.transferId) \(entry.kind.rawValue) "
+                        + "\(sign)\(entry.amount) \(entry.isDebit ? "to" : "from") \(entry.counterpartyId) -> balance \(signedDifference(entry.after.creditsPosted, entry.after.debitsPosted))\(pending)")
+                }
+                if let next = found.continueFromOp { print("more: continue with --from-op \(next)") }
+            }
+        }
+    }
+}
