@@ -43,6 +43,18 @@ final class ReplicaSnapshotTests: XCTestCase {
             XCTAssertEqual(header.digest, statuses[0].snapshotDigest)
         }
 
+        // Each replica compares its snapshot digests with its peers' (sent after each snapshot and
+        // every second): the three snapshots so far, each against two peers, all equal.
+        let compareDeadline = Date(timeIntervalSinceNow: 10)
+        while statuses.contains(where: { $0.digestsCompared < 2 }) && Date() < compareDeadline {
+            usleep(100_000)
+            statuses = try cluster.waitUntilConverged()
+        }
+        for status in statuses {
+            XCTAssertGreaterThanOrEqual(status.digestsCompared, 2, "replica \(status.replica)")
+            XCTAssertEqual(status.digestMismatches, 0, "replica \(status.replica)")
+        }
+
         // A replica killed and restarted loads its newest snapshot and catches up to the same state.
         let victim = statuses.first { $0.role != "leader" }!.replica
         cluster.kill(victim)
@@ -52,5 +64,6 @@ final class ReplicaSnapshotTests: XCTestCase {
         XCTAssertEqual(after.first { $0.replica == victim }?.transfersCount, 150_000)
         let log = try String(contentsOfFile: cluster.logPath(victim), encoding: .utf8)
         XCTAssertTrue(log.contains("loaded the snapshot at op"), log)
+        XCTAssertFalse(log.contains("MISMATCH"), log)
     }
 }

@@ -25,10 +25,12 @@ final class Compactor: @unchecked Sendable {
     private var lastSnapshot: (op: UInt64, digest: Hash256)?
     private var thread: Thread?
     private let replica: Int
+    /// Called on the compactor's thread after each snapshot is published, with its op and digest.
+    private let onSnapshot: @Sendable (UInt64, Hash256) -> Void
 
     /// `ledger` must hold exactly the state after `startOp` (a restored snapshot, or genesis at 0).
     init(dataPath: String, clusterId: UInt128, replica: Int, ledger: Ledger, startOp: UInt64, startDigest: Hash256?,
-         intervalTransfers: Int, retainedCount: Int) {
+         intervalTransfers: Int, retainedCount: Int, onSnapshot: @escaping @Sendable (UInt64, Hash256) -> Void) {
         precondition(intervalTransfers >= 1 && retainedCount >= 1)
         self.dataPath = dataPath
         self.clusterId = clusterId
@@ -36,6 +38,7 @@ final class Compactor: @unchecked Sendable {
         self.ledger = ledger
         self.intervalTransfers = intervalTransfers
         self.retainedCount = retainedCount
+        self.onSnapshot = onSnapshot
         if let startDigest { lastSnapshot = (startOp, startDigest) }
     }
 
@@ -94,6 +97,7 @@ final class Compactor: @unchecked Sendable {
                     lastSnapshot = (header.op, digest)
                     condition.unlock()
                     log("snapshot at op \(header.op): digest \(digest), \(written.sizeBytes) bytes, \((monotonicNowNs() - startNs) / 1_000_000) ms")
+                    onSnapshot(header.op, digest)
                 } catch {
                     log("snapshot at op \(header.op) FAILED: \(error) (the log is intact; the next interval tries again)")
                 }

@@ -19,6 +19,10 @@ enum InboxItem {
     case submit(ClientConnection, requestId: UInt64, records: OwnedRecords)
     case lookupAccounts(ClientConnection, requestId: UInt64, ids: [UInt128])
     case status(ClientConnection, requestId: UInt64)
+    /// A peer's state digest at one of its snapshot ops.
+    case peerSnapshotDigest(SnapshotDigestMessage)
+    /// This replica's compactor wrote a snapshot (or the replica started from one).
+    case ownSnapshotDigest(op: UInt64, digest: Hash256)
     /// The leader's background fsync finished (or failed).
     case synced(generation: UInt64, PendingSync, Error?)
 }

@@ -46,6 +46,12 @@ public final class ReplicaServer: @unchecked Sendable {
     private var syncGeneration: UInt64 = 0
     /// Entries appended but not yet reported durable to the core (leader, background fsync).
     private var entriesAwaitingSync: [(index: UInt64, entry: Entry<LogEntryPayload>)] = []
+    /// This replica's snapshot digests against its peers' at the same ops.
+    private var digestComparison = DigestComparison()
+    /// Ticks until this replica's newest snapshot digest is sent again (a peer that was down
+    /// when it was first sent hears it then).
+    private var ticksUntilDigestResend = 0
+    static let digestResendTicks = 100
 
     public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
         self.options = options
@@ -95,12 +101,15 @@ public final class ReplicaServer: @unchecked Sendable {
                 let (header, copy) = try SnapshotFile.read(path: path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: options.transfersCapacity)
                 compactorLedger = copy
                 startDigest = header.digest
+                // Peers that snapshotted at the same op compare it with theirs.
+                inbox.push(.ownSnapshotDigest(op: restored.op, digest: header.digest))
             } else {
                 compactorLedger = Ledger(hashSeed: hashSeed, accountsCapacity: options.accountsCapacity, transfersCapacity: options.transfersCapacity)
             }
             compactor = Compactor(dataPath: options.dataPath, clusterId: clusterId, replica: options.replica, ledger: compactorLedger,
                                   startOp: appliedOp, startDigest: startDigest, intervalTransfers: options.snapshotIntervalTransfers,
-                                  retainedCount: options.snapshotsRetained)
+                                  retainedCount: options.snapshotsRetained,
+                                  onSnapshot: { [inbox] op, digest in inbox.push(.ownSnapshotDigest(op: op, digest: digest)) })
         } else {
             compactor = nil
         }
@@ -133,6 +142,7 @@ public final class ReplicaServer: @unchecked Sendable {
                 ticks += 1
             }
             for _ in 0..<min(ticks, options.raft.electionTimeoutTicksMin / 2) { raft.tick() }
+            if ticks > 0 { resendSnapshotDigestIfDue(ticks: ticks) }
             try afterInputs()
         }
     }
@@ -171,6 +181,12 @@ public final class ReplicaServer: @unchecked Sendable {
             pendingReads[readId] = (client, requestId, ids)
         case .status(let client, let requestId):
             client.send(status().encode(clusterId: clusterId, requestId: requestId))
+        case .ownSnapshotDigest(let op, let digest):
+            for mismatch in digestComparison.recordOwn(op: op, digest: digest) { report(mismatch) }
+            transport.broadcast(SnapshotDigestMessage(from: options.replica, op: op, digest: digest).encode(clusterId: clusterId))
+            ticksUntilDigestResend = ReplicaServer.digestResendTicks
+        case .peerSnapshotDigest(let message):
+            if let mismatch = digestComparison.recordPeer(message.from, op: message.op, digest: message.digest) { report(mismatch) }
         case .synced(let generation, let pending, let error):
             // A failed fsync leaves the log's durability unknown: stop (fail-stop) rather than
             // acknowledge anything; a restart recovers from what the disk really holds.
@@ -184,6 +200,18 @@ public final class ReplicaServer: @unchecked Sendable {
             if !durable.isEmpty { raft.advance(Ready(durableEntries: durable)) }
             startBackgroundSyncIfIdle()
         }
+    }
+
+    /// Loud on purpose: a digest mismatch means replicas with the same log hold different states.
+    private func report(_ mismatch: DigestComparison.Mismatch) {
+        FileHandle.standardError.write(Data("replica \(options.replica): ERROR: \(mismatch)\n".utf8))
+    }
+
+    private func resendSnapshotDigestIfDue(ticks: Int) {
+        ticksUntilDigestResend -= ticks
+        guard ticksUntilDigestResend <= 0, let latest = digestComparison.latestOwn else { return }
+        ticksUntilDigestResend = ReplicaServer.digestResendTicks
+        transport.broadcast(SnapshotDigestMessage(from: options.replica, op: latest.op, digest: latest.digest).encode(clusterId: clusterId))
     }
 
     private func answerNotLeader(_ client: ClientConnection, requestId: UInt64, command: Command) {
@@ -205,6 +233,8 @@ public final class ReplicaServer: @unchecked Sendable {
             status.snapshotOp = snapshot.op
             status.snapshotDigest = snapshot.digest
         }
+        status.digestsCompared = UInt64(digestComparison.comparedCount)
+        status.digestMismatches = UInt64(digestComparison.mismatchCount)
         return status
     }
 

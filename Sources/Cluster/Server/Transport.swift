@@ -71,6 +71,11 @@ final class Transport: @unchecked Sendable {
         links.first { $0.peer == peer }?.send(frame)
     }
 
+    /// Sends a frame to every peer that is connected.
+    func broadcast(_ frame: ByteBuffer) {
+        for link in links { link.send(frame) }
+    }
+
     func shutdown() {
         for link in links { link.stop() }
         try? serverChannel?.close().wait()
@@ -125,6 +130,11 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     try RaftMessageCodec.decode($0, localId: context.replica, replicaCount: context.replicaCount, clusterId: context.clusterId)
                 }
                 context.inbox.push(.raft(message))
+            case .snapshotDigest:
+                let message = try frame.body.withUnsafeReadableBytes {
+                    try SnapshotDigestMessage.decode($0, localId: context.replica, replicaCount: context.replicaCount)
+                }
+                context.inbox.push(.peerSnapshotDigest(message))
             case .submit:
                 switch frame.body.withUnsafeReadableBytes({ ClientMessages.decodeSubmit($0) }) {
                 case .success(let records): context.inbox.push(.submit(client, requestId: requestId, records: records))

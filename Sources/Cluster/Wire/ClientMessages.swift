@@ -216,6 +216,9 @@ public struct ReplicaStatus: Equatable, Sendable {
     /// replicas at the same snapshot op must report the same digest.
     public var snapshotOp: UInt64 = 0
     public var snapshotDigest: Hash256 = .zero
+    /// Snapshot digests compared with peers' at the same op, and how many differed (a bug: non-determinism).
+    public var digestsCompared: UInt64 = 0
+    public var digestMismatches: UInt64 = 0
 
     public init(replica: Int, replicaCount: Int, role: String, term: UInt64, leader: Int?, commitOp: UInt64, appliedOp: UInt64,
                 lastOp: UInt64, accountsCount: Int, transfersCount: Int, digest: Hash256) {
@@ -236,7 +239,7 @@ public struct ReplicaStatus: Equatable, Sendable {
 
     /// replica u8, replica_count u8, role u8, leader u8 (0xFF: unknown), reserved u32, term,
     /// commit_op, applied_op, last_op, accounts, transfers (u64 each), digest (32 bytes),
-    /// snapshot_op (u64), snapshot digest (32 bytes).
+    /// snapshot_op (u64), snapshot digest (32 bytes), digests_compared, digest_mismatches (u64 each).
     public func encode(clusterId: UInt128, requestId: UInt64) -> ByteBuffer {
         var frame = FrameBuilder(command: .statusReply, clusterId: clusterId, requestId: requestId)
         frame.write(UInt8(replica))
@@ -248,6 +251,8 @@ public struct ReplicaStatus: Equatable, Sendable {
         withUnsafeBytes(of: digest) { frame.write(bytes: $0) }
         frame.write(snapshotOp)
         withUnsafeBytes(of: snapshotDigest) { frame.write(bytes: $0) }
+        frame.write(digestsCompared)
+        frame.write(digestMismatches)
         return frame.seal()
     }
 
@@ -263,6 +268,8 @@ public struct ReplicaStatus: Equatable, Sendable {
         let digest = try reader.readBytes(32).loadUnaligned(as: Hash256.self)
         let snapshotOp = try reader.read(UInt64.self)
         let snapshotDigest = try reader.readBytes(32).loadUnaligned(as: Hash256.self)
+        let digestsCompared = try reader.read(UInt64.self)
+        let digestMismatches = try reader.read(UInt64.self)
         try reader.expectEnd()
         guard role < roles.count else { throw WireError.badBody("unknown role \(role)") }
         var status = ReplicaStatus(replica: replica, replicaCount: replicaCount, role: roles[role], term: values[0],
@@ -270,6 +277,8 @@ public struct ReplicaStatus: Equatable, Sendable {
                                    accountsCount: Int(values[4]), transfersCount: Int(values[5]), digest: digest)
         status.snapshotOp = snapshotOp
         status.snapshotDigest = snapshotDigest
+        status.digestsCompared = digestsCompared
+        status.digestMismatches = digestMismatches
         return status
     }
 }

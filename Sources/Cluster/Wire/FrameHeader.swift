@@ -5,6 +5,8 @@ import LedgerCore
 public enum Command: UInt16, Sendable, CaseIterable {
     /// Replica to replica: one Raft message (entries travel as whole batches).
     case raft = 1
+    /// Replica to replica: the state digest at one of the sender's snapshot ops (no reply).
+    case snapshotDigest = 2
     /// Client to replica: a batch of accounts or transfers to create. Answered by `submitReply`.
     case submit = 10
     case submitReply = 11
