@@ -59,9 +59,23 @@ public enum History {
     /// The point covering every record with a timestamp at or before `timestampNs` (nil when the
     /// log's first record is later). Batch timestamps increase with op, so this is a binary search.
     public static func point(atTimeNs timestampNs: UInt64, in log: SegmentLog) -> HistoryPoint? {
-        guard log.lastOp >= 1, log.batch(op: 1).header.timestampNs <= timestampNs else { return nil }
+        guard log.lastOp >= 1 else { return nil }
+        if let first = log.archiveSummaries.first {
+            guard first.lastRecordTimestampNs <= timestampNs || log.batch(op: 1).header.timestampNs <= timestampNs else { return nil }
+        } else {
+            guard log.batch(op: 1).header.timestampNs <= timestampNs else { return nil }
+        }
         var low: UInt64 = 1  // batch(low) starts at or before the instant
         var high = log.lastOp
+        // Narrowed with the archives' headers first, so at most one archive is decompressed.
+        for archive in log.archiveSummaries {
+            if archive.lastRecordTimestampNs <= timestampNs {
+                low = archive.ops.upperBound
+            } else {
+                high = archive.ops.upperBound
+                break
+            }
+        }
         while low < high {
             let middle = low + (high - low + 1) / 2
             if log.batch(op: middle).header.timestampNs <= timestampNs { low = middle } else { high = middle - 1 }
@@ -85,7 +99,7 @@ public enum History {
     /// The state at `point`, from the newest valid snapshot at or before it (damaged ones are added
     /// to `problems` and skipped) plus a replay. Returns the ledger and the snapshot op used (0: genesis).
     public static func ledger(at point: HistoryPoint, dataPath: String, log: SegmentLog, clusterId: UInt128,
-                              problems: inout [String]) -> (ledger: Ledger, snapshotOp: UInt64) {
+                              problems: inout [String]) throws -> (ledger: Ledger, snapshotOp: UInt64) {
         let hashSeed = LocalNode.hashSeed(clusterId: clusterId)
         let wholeThrough = point.isWholeBatch ? point.op : point.op - 1
         let ledger: Ledger
@@ -98,8 +112,11 @@ public enum History {
             let counts = LocalNode.recordCounts(log, through: point.op)
             ledger = Ledger(hashSeed: hashSeed, accountsCapacity: max(counts.accounts, 1024), transfersCapacity: max(counts.transfers, 1 << 16))
         }
-        LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: wholeThrough)
-        if !point.isWholeBatch { applyPrefix(of: log.batch(op: point.op), records: point.records, to: ledger) }
+        try LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: wholeThrough)
+        if !point.isWholeBatch {
+            try log.loadArchives(from: point.op, through: point.op)
+            applyPrefix(of: log.batch(op: point.op), records: point.records, to: ledger)
+        }
         return (ledger, snapshotOp)
     }
 
@@ -131,12 +148,18 @@ public enum History {
             throw HistoryError(message: "ops \(range.lowerBound)...\(range.upperBound) are not all in the log (ops 1...\(log.lastOp))")
         }
         let start = try point(afterOp: range.lowerBound - 1, in: log)
-        let (ledger, _) = History.ledger(at: start, dataPath: dataPath, log: log, clusterId: clusterId, problems: &problems)
+        let (ledger, _) = try History.ledger(at: start, dataPath: dataPath, log: log, clusterId: clusterId, problems: &problems)
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
         defer { results.deallocate() }
         var running = ledger.account(id: accountId)
         var entries: [AccountHistoryEntry] = []
+        var archiveEnd: UInt64 = 0
         for op in range {
+            if op > archiveEnd, let archived = log.archiveRange(containing: op) {
+                if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
+                try log.loadArchives(from: op, through: archived.upperBound)
+                archiveEnd = archived.upperBound
+            }
             let batch = log.batch(op: op)
             ledger.apply(batch, results: results)
             switch batch.recordKind {

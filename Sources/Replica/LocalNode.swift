@@ -2,6 +2,14 @@
 import LedgerCore
 import Storage
 
+/// What `LocalNode.compact` wrote: the snapshot, and the segments it archived.
+public struct CompactionReport: Sendable {
+    public let path: String
+    public let sizeBytes: Int
+    public let op: UInt64
+    public let archived: [ArchivedSegmentReport]
+}
+
 /// Opens a data directory, rebuilds the state by replaying its log, and ingests more.
 ///
 /// On open the state comes from the newest valid snapshot (if any) plus a replay of the log after
@@ -45,7 +53,7 @@ public final class LocalNode {
                             transfersCapacity: max(transfersCapacity, inLog.transfers))
             snapshotOp = 0
         }
-        replayedTransfers = LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: log.lastOp, progress: replayProgress)
+        replayedTransfers = try LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: log.lastOp, progress: replayProgress)
         replayElapsedNs = monotonicNowNs() - startNs
     }
 
@@ -104,15 +112,17 @@ public final class LocalNode {
     }
 
     /// Writes a snapshot of the live state at the log's last op (lz4, checksummed, atomically
-    /// published), keeping the newest `retainedCount`. Returns its path and size.
+    /// published), keeping the newest `retainedCount`; then, with `archive`, archives every sealed
+    /// segment (all of them lie before the snapshot's op). Returns what it wrote.
     @discardableResult
-    public func compact(retainedCount: Int = SnapshotFile.retainedCountDefault) throws -> (path: String, sizeBytes: Int, op: UInt64) {
+    public func compact(retainedCount: Int = SnapshotFile.retainedCountDefault, archive: Bool = true) throws -> CompactionReport {
         precondition(log.lastOp >= 1, "nothing to snapshot")
         let op = log.lastOp
         let digest = ledger.digest()
         let written = try SnapshotFile.write(ledger: ledger, dataPath: directory.path, clusterId: directory.superblock.clusterId, op: op,
                                              batchHeaderHash: log.batch(op: op).header.hash(), digest: digest, retainedCount: retainedCount)
-        return (written.path, written.sizeBytes, op)
+        let archived = archive ? try log.archiveSealedSegments(throughOp: op) : []
+        return CompactionReport(path: written.path, sizeBytes: written.sizeBytes, op: op, archived: archived)
     }
 
     /// The id indexes' hash seed: derived from the cluster id, so every replica uses the same.
@@ -121,20 +131,29 @@ public final class LocalNode {
     }
 
     /// Applies ops `firstOp`...`lastOp` of `log` to `ledger` (which must already hold every op
-    /// before `firstOp`); returns the transfers replayed.
+    /// before `firstOp`); returns the transfers replayed. Archived segments are decompressed (and
+    /// checked) as the replay reaches them and freed once it is past them; a damaged one throws
+    /// `ArchiveError`, naming the file, offset and op, with the ledger holding every op before it.
     @discardableResult
     public static func replay(_ log: SegmentLog, into ledger: Ledger, from firstOp: UInt64 = 1, through lastOp: UInt64,
-                              progress: ((UInt64, UInt64) -> Void)? = nil) -> Int {
+                              progress: ((UInt64, UInt64) -> Void)? = nil) throws -> Int {
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
         defer { results.deallocate() }
         var transfers = 0
         guard firstOp >= 1, firstOp <= lastOp else { return 0 }
+        var archiveEnd: UInt64 = 0
         for op in firstOp...lastOp {
+            if op > archiveEnd, let range = log.archiveRange(containing: op) {
+                if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
+                try log.loadArchives(from: op, through: min(range.upperBound, lastOp))
+                archiveEnd = range.upperBound
+            }
             let batch = log.batch(op: op)
             ledger.apply(batch, results: results)
             if batch.recordKind == .transfers { transfers += batch.recordCount }
             if op % 64 == 0 || op == lastOp { progress?(op, lastOp) }
         }
+        if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
         return transfers
     }
 

@@ -30,7 +30,8 @@ public struct TailTruncation: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Where a batch lives: which segment (position in the open list) and at which byte offset.
+/// Where a batch lives: which segment (its position counting archived segments first, which is
+/// its index minus one) and at which byte offset of its (decompressed) bytes.
 struct BatchLocation {
     var segment: UInt32
     var offset: UInt32
@@ -53,6 +54,9 @@ public final class SegmentLog {
     public let segmentSizeBytes: Int
     public let isReadOnly: Bool
 
+    /// Archived segments: always a prefix of the log (only sealed segments are archived, in order).
+    var archives: [ArchivedSegment] = []
+    /// Live segments, after the archived ones; the last one takes appends.
     var segments: [MappedFile] = []
     var locations: [BatchLocation] = []
     public internal(set) var lastOp: UInt64 = 0
@@ -87,8 +91,27 @@ public final class SegmentLog {
 
     public var firstOp: UInt64 { 1 }
     public var batchCount: Int { locations.count }
-    public var segmentCount: Int { segments.count }
+    /// Segments in the log, archived ones included.
+    public var segmentCount: Int { archives.count + segments.count }
+    /// Paths of the live (not archived) segments.
     public var segmentPaths: [String] { segments.map(\.path) }
+    public var archivePaths: [String] { archives.map(\.path) }
+    /// The last op held by an archived segment (0: none).
+    public var archivedThroughOp: UInt64 { archives.last?.header.lastOp ?? 0 }
+
+    /// The index in `segment-N.wlog` or `archive-N.wlza` (10 digits), or nil for any other name.
+    static func fileIndex(ofName name: String) -> Int? {
+        let digits: Substring
+        if name.hasPrefix("segment-") && name.hasSuffix(".wlog") {
+            digits = name.dropFirst("segment-".count).dropLast(".wlog".count)
+        } else if name.hasPrefix("archive-") && name.hasSuffix(".wlza") {
+            digits = name.dropFirst("archive-".count).dropLast(".wlza".count)
+        } else {
+            return nil
+        }
+        guard digits.count == 10, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let index = Int(digits), index >= 1 else { return nil }
+        return index
+    }
 
     static func segmentFileName(_ index: Int) -> String {
         let digits = String(index)
@@ -100,7 +123,16 @@ public final class SegmentLog {
     public func batch(op: UInt64) -> BatchView {
         precondition(op >= 1 && op <= lastOp, "op \(op) is not in the log")
         let location = locations[Int(op - 1)]
-        let segment = segments[Int(location.segment)]
+        let position = Int(location.segment)
+        if position < archives.count {
+            let archive = archives[position]
+            // Readers that can handle a damaged archive call `loadArchives` first; here a damaged
+            // archive stops the process rather than serve a batch that no checksum vouches for.
+            let data: UnsafeMutableRawBufferPointer
+            do { data = try archive.load() } catch { fatalError("\(error)") }
+            return BatchView(validatedBytes: UnsafeRawBufferPointer(rebasing: data[Int(location.offset)...]))
+        }
+        let segment = segments[position - archives.count]
         let bytes = UnsafeRawBufferPointer(rebasing: segment.bytes[Int(location.offset)...])
         return BatchView(validatedBytes: bytes)
     }
@@ -138,7 +170,7 @@ public final class SegmentLog {
         // window first, which cost a fifth of all CPU under replicated load. The mapping sees the
         // written bytes at once (one page cache), and msync makes them durable the same way.
         try Syscall.pwriteAll(segment.fd, segment.path, UnsafeRawBufferPointer(start: batch.bytes.baseAddress!, count: sizeBytes), offset: writeOffset)
-        locations.append(BatchLocation(segment: UInt32(segments.count - 1), offset: UInt32(writeOffset)))
+        locations.append(BatchLocation(segment: UInt32(archives.count + segments.count - 1), offset: UInt32(writeOffset)))
         writeOffset += sizeBytes
         lastOp = header.op
         lastHeaderHash = header.hash()
@@ -180,9 +212,10 @@ public final class SegmentLog {
         precondition(!isReadOnly)
         precondition(op <= lastOp, "cannot truncate after op \(op): the log ends at \(lastOp)")
         guard op < lastOp else { return }
+        precondition(op >= archivedThroughOp, "archived batches are committed: never truncated")
         let firstDropped = locations[Int(op)]
         // Later segments hold nothing to keep: delete them, newest first.
-        while segments.count - 1 > Int(firstDropped.segment) {
+        while archives.count + segments.count - 1 > Int(firstDropped.segment) {
             let file = segments.removeLast()
             try Syscall.unlink(file.path)
         }
@@ -223,7 +256,7 @@ public final class SegmentLog {
             durableOffset = writeOffset
             durableOp = lastOp
         }
-        let index = segments.count + 1
+        let index = archives.count + segments.count + 1
         let path = directoryPath + "/" + SegmentLog.segmentFileName(index)
         let file = try MappedFile(creating: path, sizeBytes: segmentSizeBytes)
         let header = SegmentHeader(clusterId: clusterId, segmentIndex: UInt64(index), firstOp: firstOp, segmentSizeBytes: segmentSizeBytes)

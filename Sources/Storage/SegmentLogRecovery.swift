@@ -15,16 +15,77 @@ extension SegmentLog {
     /// reported in `tailTruncation`. Anything else is `LogCorruption`: an acknowledged batch is
     /// damaged, and skipping it would silently change history.
     func recover() throws {
-        let names = try Syscall.listDirectory(directoryPath).filter { $0.hasPrefix("segment-") && $0.hasSuffix(".wlog") }
-        for (position, name) in names.enumerated() {
-            guard name == SegmentLog.segmentFileName(position + 1) else {
-                throw LogCorruption(segmentPath: directoryPath + "/" + name, offset: 0, op: lastOp + 1,
-                                    reason: "segment files are not numbered 1, 2, 3, ...: expected \(SegmentLog.segmentFileName(position + 1))")
+        let names = try Syscall.listDirectory(directoryPath)
+        // A crash while writing an archive leaves its temporary file: never published, removed.
+        if !isReadOnly {
+            for name in names where name.hasPrefix("archive-") && name.hasSuffix(".wlza.tmp") {
+                try Syscall.unlink(directoryPath + "/" + name)
             }
         }
-        for (position, name) in names.enumerated() {
+        let segmentNames = Set(names.filter { $0.hasPrefix("segment-") && $0.hasSuffix(".wlog") })
+        let archiveNames = Set(names.filter { $0.hasPrefix("archive-") && $0.hasSuffix(".wlza") })
+        var count = 0
+        for name in segmentNames.union(archiveNames) {
+            guard let index = SegmentLog.fileIndex(ofName: name) else {
+                throw LogCorruption(segmentPath: directoryPath + "/" + name, offset: 0, op: 1,
+                                    reason: "segment files are not numbered 1, 2, 3, ...: unexpected name \(name)")
+            }
+            count = max(count, index)
+        }
+        // Archived segments first (a prefix of the log), then live ones; indexes 1, 2, 3, ... without gaps.
+        var liveNames: [String] = []
+        for index in stride(from: 1, through: count, by: 1) {
+            let segmentName = SegmentLog.segmentFileName(index)
+            let archiveName = ArchiveFile.fileName(segmentIndex: index)
+            let hasSegment = segmentNames.contains(segmentName)
+            let hasArchive = archiveNames.contains(archiveName)
+            guard hasSegment || hasArchive else {
+                throw LogCorruption(segmentPath: directoryPath + "/" + segmentName, offset: 0, op: lastOp + 1,
+                                    reason: "segment \(index) is missing (neither \(segmentName) nor \(archiveName) exists): segment files are not numbered 1, 2, 3, ...")
+            }
+            if hasArchive && liveNames.isEmpty {
+                let path = directoryPath + "/" + archiveName
+                let found: (header: ArchiveHeader, batchOffsets: [UInt32])
+                do {
+                    found = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: index, segmentSizeBytes: segmentSizeBytes)
+                    guard found.header.firstOp == lastOp + 1 else {
+                        throw ArchiveError(path: path, offset: 40, op: lastOp + 1, reason: "archive starts at op \(found.header.firstOp), the log continues at op \(lastOp + 1)")
+                    }
+                } catch {
+                    // With the segment still there, the segment is the truth: drop the bad archive.
+                    guard hasSegment else { throw error }
+                    if !isReadOnly {
+                        try Syscall.unlink(path)
+                        try Syscall.fsyncDirectory(directoryPath)
+                    }
+                    liveNames.append(segmentName)
+                    continue
+                }
+                if hasSegment && !isReadOnly {
+                    // A crash between publishing the archive and deleting the segment: finish the job.
+                    try Syscall.unlink(directoryPath + "/" + segmentName)
+                    try Syscall.fsyncDirectory(directoryPath)
+                }
+                let position = archives.count
+                archives.append(ArchivedSegment(path: path, header: found.header, batchOffsets: found.batchOffsets, previousHeaderHash: lastHeaderHash,
+                                                previousRecordTimestampNs: lastRecordTimestampNs, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes))
+                for offset in found.batchOffsets { locations.append(BatchLocation(segment: UInt32(position), offset: offset)) }
+                lastOp = found.header.lastOp
+                lastHeaderHash = found.header.lastHeaderHash
+                lastRecordTimestampNs = found.header.lastRecordTimestampNs
+                continue
+            }
+            guard hasSegment else {
+                throw LogCorruption(segmentPath: directoryPath + "/" + archiveName, offset: 0, op: lastOp + 1,
+                                    reason: "an archive after a live segment: only a prefix of the log is archived")
+            }
+            liveNames.append(segmentName)
+        }
+        let archivedCount = archives.count
+        for (livePosition, name) in liveNames.enumerated() {
+            let position = archivedCount + livePosition
             let path = directoryPath + "/" + name
-            let isLast = position == names.count - 1
+            let isLast = livePosition == liveNames.count - 1
             let file = try MappedFile(path: path, writable: !isReadOnly)
             if let problem = segmentHeaderProblem(file, index: position + 1) {
                 if isLast && !laterBatchHeaders(file, from: Limits.segmentHeaderSizeBytes, windowEnd: file.sizeBytes).found {

@@ -45,7 +45,7 @@ struct BalanceCommand: ParsableCommand {
                     point = found
                 }
                 var problems: [String] = []
-                let past = History.ledger(at: point, dataPath: data, log: log, clusterId: directory.superblock.clusterId, problems: &problems)
+                let past = try History.ledger(at: point, dataPath: data, log: log, clusterId: directory.superblock.clusterId, problems: &problems)
                 for problem in problems { printError("wallet: warning: \(problem)") }
                 guard let found = past.ledger.account(id: id) else {
                     throw UserError("account \(id) did not exist at op \(point.op)")

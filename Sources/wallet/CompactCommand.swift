@@ -8,14 +8,16 @@ import Storage
 struct CompactCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compact",
-        abstract: "Snapshot the state at the log's last op (lz4, checksummed, published atomically).",
+        abstract: "Snapshot the state at the log's last op, then archive the sealed segments (lz4).",
         discussion: """
             The next open loads the newest valid snapshot and replays only the log after it; a damaged
-            snapshot is reported and an older one (or genesis) is used. The log itself is never deleted.
+            snapshot is reported and an older one (or genesis) is used. Archived segments stay part of
+            the log (verify and history replay through them); no batch is ever deleted.
             """)
 
     @Option(help: "The data directory.") var data: String
     @Option(help: "Snapshots kept (snapshots_retained); older ones are deleted.") var retain: Int = SnapshotFile.retainedCountDefault
+    @Flag(name: .customLong("no-archive"), help: "Take the snapshot only; leave sealed segments as they are.") var noArchive = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -24,13 +26,19 @@ struct CompactCommand: ParsableCommand {
             let node = try openNode(data: data, readOnly: false, quiet: json)
             guard node.log.lastOp >= 1 else { throw UserError("\(data): the log is empty, nothing to snapshot") }
             let startNs = monotonicNowNs()
-            let written = try node.compact(retainedCount: retain)
+            let written = try node.compact(retainedCount: retain, archive: !noArchive)
             let elapsedMs = (monotonicNowNs() - startNs) / 1_000_000
             let stateBytes = StateSection.allCases.reduce(0) { $0 + node.ledger.sectionBytes($1).count }
+            let archivedData = written.archived.reduce(0) { $0 + $1.dataSizeBytes }
+            let archivedFiles = written.archived.reduce(0) { $0 + $1.archiveSizeBytes }
             if json {
-                print("{\"op\":\(written.op),\"path\":\"\(written.path)\",\"size_bytes\":\(written.sizeBytes),\"state_bytes\":\(stateBytes),\"elapsed_ms\":\(elapsedMs)}")
+                print("{\"op\":\(written.op),\"path\":\"\(written.path)\",\"size_bytes\":\(written.sizeBytes),\"state_bytes\":\(stateBytes),\"elapsed_ms\":\(elapsedMs),"
+                    + "\"segments_archived\":\(written.archived.count),\"archived_data_bytes\":\(archivedData),\"archive_bytes\":\(archivedFiles)}")
             } else {
                 print("snapshot at op \(written.op): \(written.path), \(formatCount(written.sizeBytes)) bytes (state \(formatCount(stateBytes)) bytes before lz4), \(elapsedMs) ms")
+                for archived in written.archived {
+                    print("archived ops \(archived.firstOp)...\(archived.lastOp): \(archived.path), \(formatCount(archived.dataSizeBytes)) bytes -> \(formatCount(archived.archiveSizeBytes)) bytes")
+                }
             }
         }
     }

@@ -35,59 +35,65 @@ struct VerifyCommand: ParsableCommand {
             var replayedDigest: Hash256?
             var replayedThrough: UInt64 = 0
             var replayNs: UInt64 = 0
-            func replay(through op: UInt64) {
+            func replay(through op: UInt64) throws {
                 guard op > replayedThrough else { return }
                 let replayStartNs = monotonicNowNs()
-                replayedTransfers += LocalNode.replay(log, into: ledger, from: replayedThrough + 1, through: op, progress: { done, _ in progress.update(Int(done)) })
+                replayedTransfers += try LocalNode.replay(log, into: ledger, from: replayedThrough + 1, through: op, progress: { done, _ in progress.update(Int(done)) })
                 replayNs += monotonicNowNs() - replayStartNs
                 replayedThrough = op
             }
-            // Every snapshot must read back whole and hold exactly the state the log gives at its op.
-            let clusterId = directory.superblock.clusterId
+            // Archived segments are decompressed and checked as the replay reaches them; a damaged
+            // one ends the replay there, named with its file, offset and op.
             let snapshots = try SnapshotFile.list(dataPath: directory.path)
             var snapshotsChecked = 0
-            for snapshot in snapshots {
-                guard snapshot.op <= log.lastOp else {
-                    problems.append("snapshot \(snapshot.path) is at op \(snapshot.op), past the log's end (op \(log.lastOp))")
-                    continue
-                }
-                replay(through: snapshot.op)
-                let digest = ledger.digest()
-                do {
-                    let (header, restored) = try SnapshotFile.read(path: snapshot.path, clusterId: clusterId, hashSeed: ledger.hashSeed, spareTransfers: 1)
-                    snapshotsChecked += 1
-                    if header.batchHeaderHash != log.batch(op: snapshot.op).header.hash() {
-                        problems.append("snapshot \(snapshot.path) was taken from another log (batch header hash at op \(snapshot.op) differs)")
-                    } else if header.digest != digest || restored.digest() != digest {
-                        let where_ = firstDivergence(expected: ledger, actual: restored)
-                        divergence = divergence ?? (snapshot.op, where_)
-                        problems.append("snapshot \(snapshot.path) differs from the replayed state at op \(snapshot.op)\(where_.map { ": " + $0.text } ?? "")")
+            do {
+                // Every snapshot must read back whole and hold exactly the state the log gives at its op.
+                let clusterId = directory.superblock.clusterId
+                for snapshot in snapshots {
+                    guard snapshot.op <= log.lastOp else {
+                        problems.append("snapshot \(snapshot.path) is at op \(snapshot.op), past the log's end (op \(log.lastOp))")
+                        continue
                     }
-                } catch {
-                    problems.append("\(error)")
-                }
-            }
-            if let checkpoint {
-                if checkpoint.op > log.lastOp {
-                    problems.append("the live state is at op \(checkpoint.op) but the log ends at op \(log.lastOp): batches are missing")
-                } else if checkpoint.op < replayedThrough {
-                    notes.append("the live digest (op \(checkpoint.op)) is older than the newest snapshot: checked against the snapshots instead")
-                } else {
-                    replay(through: checkpoint.op)
+                    try replay(through: snapshot.op)
                     let digest = ledger.digest()
-                    replayedDigest = digest
-                    if digest != checkpoint.digest {
-                        divergence = divergence ?? (checkpoint.op, nil)
-                        problems.append("state digest mismatch at op \(checkpoint.op): live \(checkpoint.digest), replayed \(digest)")
-                    }
-                    if checkpoint.op < log.lastOp {
-                        notes.append("ops \(checkpoint.op + 1)...\(log.lastOp) are durable but were written after the live digest was recorded (an interrupted ingest): replayed and checked for conservation")
+                    do {
+                        let (header, restored) = try SnapshotFile.read(path: snapshot.path, clusterId: clusterId, hashSeed: ledger.hashSeed, spareTransfers: 1)
+                        snapshotsChecked += 1
+                        if header.batchHeaderHash != log.batch(op: snapshot.op).header.hash() {
+                            problems.append("snapshot \(snapshot.path) was taken from another log (batch header hash at op \(snapshot.op) differs)")
+                        } else if header.digest != digest || restored.digest() != digest {
+                            let where_ = firstDivergence(expected: ledger, actual: restored)
+                            divergence = divergence ?? (snapshot.op, where_)
+                            problems.append("snapshot \(snapshot.path) differs from the replayed state at op \(snapshot.op)\(where_.map { ": " + $0.text } ?? "")")
+                        }
+                    } catch {
+                        problems.append("\(error)")
                     }
                 }
-            } else if log.lastOp > 0 && snapshots.isEmpty {
-                problems.append("no live state digest recorded (state-digest file missing) though the log holds \(log.lastOp) batches")
+                if let checkpoint {
+                    if checkpoint.op > log.lastOp {
+                        problems.append("the live state is at op \(checkpoint.op) but the log ends at op \(log.lastOp): batches are missing")
+                    } else if checkpoint.op < replayedThrough {
+                        notes.append("the live digest (op \(checkpoint.op)) is older than the newest snapshot: checked against the snapshots instead")
+                    } else {
+                        try replay(through: checkpoint.op)
+                        let digest = ledger.digest()
+                        replayedDigest = digest
+                        if digest != checkpoint.digest {
+                            divergence = divergence ?? (checkpoint.op, nil)
+                            problems.append("state digest mismatch at op \(checkpoint.op): live \(checkpoint.digest), replayed \(digest)")
+                        }
+                        if checkpoint.op < log.lastOp {
+                            notes.append("ops \(checkpoint.op + 1)...\(log.lastOp) are durable but were written after the live digest was recorded (an interrupted ingest): replayed and checked for conservation")
+                        }
+                    }
+                } else if log.lastOp > 0 && snapshots.isEmpty {
+                    problems.append("no live state digest recorded (state-digest file missing) though the log holds \(log.lastOp) batches")
+                }
+                try replay(through: log.lastOp)
+            } catch let error as ArchiveError {
+                problems.append("\(error); the replay stopped there")
             }
-            replay(through: log.lastOp)
             progress.finish()
             let elapsedNs = monotonicNowNs() - startNs
             for (ledgerCode, totals) in ledger.totalsByLedger().sorted(by: { $0.key < $1.key }) where !totals.isBalanced {
@@ -104,10 +110,10 @@ struct VerifyCommand: ParsableCommand {
                     return "{\"op\":\(found.op),\"account\":\"\(account.accountId)\",\"expected\":\"\(account.expected)\",\"actual\":\"\(account.actual)\"}"
                 } ?? "null"
                 print("{\"ok\":\(ok),\"batches\":\(log.lastOp),\"notes\":\(notes.count),\"transfers\":\(replayedTransfers),\"transfers_per_s\":\(rate),\"elapsed_ms\":\(elapsedNs / 1_000_000),"
-                    + "\"snapshots_checked\":\(snapshotsChecked),\"first_divergence\":\(firstDivergence),"
+                    + "\"snapshots_checked\":\(snapshotsChecked),\"archives\":\(log.archivePaths.count),\"first_divergence\":\(firstDivergence),"
                     + "\"checkpoint_op\":\(checkpoint?.op ?? 0),\"digest\":\"\(replayedDigest?.description ?? "")\",\"problems\":[\(escaped)]}")
             } else {
-                print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers at \(formatCount(rate)) transfers/s (replay), \(snapshotsChecked) snapshots checked, \(elapsedNs / 1_000_000) ms in all")
+                print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers at \(formatCount(rate)) transfers/s (replay), \(snapshotsChecked) snapshots checked, \(log.archivePaths.count) archived segments replayed, \(elapsedNs / 1_000_000) ms in all")
                 if let digest = replayedDigest, let checkpoint { print("state digest at op \(checkpoint.op): \(digest)") }
                 for note in notes { print("note: \(note)") }
                 for problem in problems { print("FAIL: \(problem)") }

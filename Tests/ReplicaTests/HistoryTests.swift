@@ -136,7 +136,7 @@ final class HistoryTests: XCTestCase {
         for op in ops {
             var problems: [String] = []
             let point = try History.point(afterOp: op, in: log)
-            let (ledger, snapshotOp) = History.ledger(at: point, dataPath: path, log: log, clusterId: clusterId, problems: &problems)
+            let (ledger, snapshotOp) = try History.ledger(at: point, dataPath: path, log: log, clusterId: clusterId, problems: &problems)
             XCTAssertEqual(problems, [])
             XCTAssertLessThanOrEqual(snapshotOp, op)
             if let newest = snapshotOps.filter({ $0 <= op }).max() { XCTAssertEqual(snapshotOp, newest, "the nearest snapshot at or before op \(op) is used") }
@@ -146,7 +146,7 @@ final class HistoryTests: XCTestCase {
             var problems: [String] = []
             let point = try XCTUnwrap(History.point(atTimeNs: instant, in: log))
             XCTAssertLessThanOrEqual(point.timestampNs, instant)
-            let (ledger, _) = History.ledger(at: point, dataPath: path, log: log, clusterId: clusterId, problems: &problems)
+            let (ledger, _) = try History.ledger(at: point, dataPath: path, log: log, clusterId: clusterId, problems: &problems)
             XCTAssertEqual(accountsNow(ledger), expectedAtInstant[instant], "balances at \(Instant.format(ns: instant)) (op \(point.op), \(point.records) records)")
         }
         XCTAssertTrue(instants.contains { !History.point(atTimeNs: $0, in: log)!.isWholeBatch }, "some instants fall inside a batch")
