@@ -59,28 +59,14 @@ public enum History {
     /// The point covering every record with a timestamp at or before `timestampNs` (nil when the
     /// log's first record is later). Batch timestamps increase with op, so this is a binary search.
     public static func point(atTimeNs timestampNs: UInt64, in log: SegmentLog) -> HistoryPoint? {
-        guard log.lastOp >= 1 else { return nil }
-        if let first = log.archiveSummaries.first {
-            guard first.lastRecordTimestampNs <= timestampNs || log.batch(op: 1).header.timestampNs <= timestampNs else { return nil }
-        } else {
-            guard log.batch(op: 1).header.timestampNs <= timestampNs else { return nil }
-        }
+        guard log.lastOp >= 1, log.header(op: 1).timestampNs <= timestampNs else { return nil }
         var low: UInt64 = 1  // batch(low) starts at or before the instant
         var high = log.lastOp
-        // Narrowed with the archives' headers first, so at most one archive is decompressed.
-        for archive in log.archiveSummaries {
-            if archive.lastRecordTimestampNs <= timestampNs {
-                low = archive.ops.upperBound
-            } else {
-                high = archive.ops.upperBound
-                break
-            }
-        }
         while low < high {
             let middle = low + (high - low + 1) / 2
-            if log.batch(op: middle).header.timestampNs <= timestampNs { low = middle } else { high = middle - 1 }
+            if log.header(op: middle).timestampNs <= timestampNs { low = middle } else { high = middle - 1 }
         }
-        let header = log.batch(op: low).header
+        let header = log.header(op: low)
         let count = Int(header.recordCount)
         let included = count == 0 ? 0 : Int(min(UInt64(count), timestampNs - header.timestampNs + 1))
         return HistoryPoint(op: low, records: included, isWholeBatch: included == count,
@@ -91,7 +77,7 @@ public enum History {
     public static func point(afterOp op: UInt64, in log: SegmentLog) throws -> HistoryPoint {
         guard op <= log.lastOp else { throw HistoryError(message: "op \(op) is past the log's end (op \(log.lastOp))") }
         guard op >= 1 else { return HistoryPoint(op: 0, records: 0, isWholeBatch: true, timestampNs: 0) }
-        let header = log.batch(op: op).header
+        let header = log.header(op: op)
         let count = Int(header.recordCount)
         return HistoryPoint(op: op, records: count, isWholeBatch: true, timestampNs: header.timestampNs + UInt64(max(count, 1) - 1))
     }

@@ -25,8 +25,8 @@ public struct ArchiveHeader: Equatable, Sendable {
     public var segmentIndex: UInt64          // offset 32
     public var firstOp: UInt64               // offset 40
     public var batchCount: UInt32            // offset 48
-    /// CRC32C of the batch offsets table that follows the header.
-    public var offsetsChecksum: UInt32       // offset 52
+    /// CRC32C of the batch index that follows the header (every batch's header, then its offset).
+    public var indexChecksum: UInt32         // offset 52
     /// Bytes of the segment archived: from its header through the end of its last batch.
     public var dataSizeBytes: UInt64         // offset 56
     public var fileSizeBytes: UInt64         // offset 64
@@ -47,6 +47,13 @@ public struct ArchiveHeader: Equatable, Sendable {
     public var lastOp: UInt64 { firstOp + UInt64(batchCount) - 1 }
 
     func computeChecksum() -> UInt32 { Checksum.crc32cOfHeader(self) }
+}
+
+/// What an archive's header and batch index say: enough to know every batch without decompressing.
+struct ArchiveIndex {
+    let header: ArchiveHeader
+    let batchHeaders: [BatchHeader]
+    let batchOffsets: [UInt32]
 }
 
 /// 16 bytes before each chunk: sizes before and after compression, and a CRC32C over the first
@@ -73,23 +80,26 @@ public enum ArchiveFile {
     /// Writes `data` (a sealed segment's bytes through its last batch, whose batches start at the
     /// given offsets) to `path`: a temporary file, fsync'd, renamed into place, directory fsync'd.
     /// Returns the file's size.
-    static func write(path: String, directoryPath: String, data: UnsafeRawBufferPointer, batchOffsets: [UInt32], clusterId: UInt128,
+    static func write(path: String, directoryPath: String, data: UnsafeRawBufferPointer, batchOffsets: [UInt32], batchHeaders: [BatchHeader], clusterId: UInt128,
                       segmentIndex: Int, firstOp: UInt64, lastHeaderHash: Hash256, lastRecordTimestampNs: UInt64) throws -> Int {
-        precondition(!batchOffsets.isEmpty, "an archive holds at least one batch")
+        precondition(!batchOffsets.isEmpty && batchHeaders.count == batchOffsets.count, "an archive holds at least one batch, each with its header")
         let temporaryPath = path + ".tmp"
         let fd = try Syscall.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC)
         var header = ArchiveHeader(
             checksum: 0, magic: ArchiveHeader.magicValue, formatVersion: ArchiveHeader.formatVersionCurrent, reserved0: 0,
             chunkCount: 0, clusterId: clusterId, segmentIndex: UInt64(segmentIndex), firstOp: firstOp, batchCount: UInt32(batchOffsets.count),
-            offsetsChecksum: 0, dataSizeBytes: UInt64(data.count), fileSizeBytes: 0, lastRecordTimestampNs: lastRecordTimestampNs,
+            indexChecksum: 0, dataSizeBytes: UInt64(data.count), fileSizeBytes: 0, lastRecordTimestampNs: lastRecordTimestampNs,
             lastHeaderHash: lastHeaderHash, dataChecksum: Checksum.crc32c(data), reserved1: 0, reserved2: 0)
         do {
             defer { Syscall.close(fd) }
             var offset = ArchiveHeader.sizeBytes
-            try batchOffsets.withUnsafeBytes { table in
-                header.offsetsChecksum = Checksum.crc32c(table)
-                try Syscall.pwriteAll(fd, temporaryPath, table, offset: offset)
-                offset += table.count
+            try batchHeaders.withUnsafeBytes { headers in
+                try batchOffsets.withUnsafeBytes { offsets in
+                    header.indexChecksum = Checksum.crc32c(offsets, continuing: Checksum.crc32c(headers))
+                    try Syscall.pwriteAll(fd, temporaryPath, headers, offset: offset)
+                    try Syscall.pwriteAll(fd, temporaryPath, offsets, offset: offset + headers.count)
+                    offset += headers.count + offsets.count
+                }
             }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ArchiveChunkHeader.sizeBytes + LZ4.compressBound(chunkBytesMax), alignment: 16)
             defer { buffer.deallocate() }
@@ -121,8 +131,14 @@ public enum ArchiveFile {
         return Int(header.fileSizeBytes)
     }
 
-    /// Reads and checks an archive's header and batch offsets table (not its data).
-    static func readIndex(path: String, clusterId: UInt128, segmentIndex: Int, segmentSizeBytes: Int) throws -> (header: ArchiveHeader, batchOffsets: [UInt32]) {
+    /// Bytes of the batch index for `batchCount` batches: 128-byte headers, then u32 offsets.
+    static func indexSizeBytes(batchCount: Int) -> Int { batchCount * (Limits.batchHeaderSizeBytes + 4) }
+
+    /// Reads and checks an archive's header and batch index (not its data): each batch header is
+    /// valid, and ops, the hash chain and timestamps run on from `previousHeaderHash`/`previousRecordTimestampNs`
+    /// to the archive header's last hash and timestamp, so the log's shape is known without decompressing.
+    static func readIndex(path: String, clusterId: UInt128, segmentIndex: Int, segmentSizeBytes: Int, firstOp: UInt64,
+                          previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64) throws -> ArchiveIndex {
         let fd = try Syscall.open(path, O_RDONLY)
         defer { Syscall.close(fd) }
         var bytes = [UInt8](repeating: 0, count: ArchiveHeader.sizeBytes)
@@ -139,32 +155,60 @@ public enum ArchiveFile {
         guard header.segmentIndex == UInt64(segmentIndex) else {
             throw ArchiveError(path: path, offset: 32, op: nil, reason: "holds segment \(header.segmentIndex), its name says \(segmentIndex)")
         }
+        guard header.firstOp == firstOp else {
+            throw ArchiveError(path: path, offset: 40, op: firstOp, reason: "archive starts at op \(header.firstOp), the log continues at op \(firstOp)")
+        }
         guard header.batchCount >= 1, header.dataSizeBytes <= UInt64(segmentSizeBytes),
               header.dataSizeBytes >= UInt64(Limits.segmentHeaderSizeBytes + Limits.batchHeaderSizeBytes) else {
             throw ArchiveError(path: path, offset: 48, op: nil, reason: "batch count or data size out of range")
         }
         let size = try Syscall.fileSizeBytes(fd, path)
-        guard size == Int(header.fileSizeBytes) else {
+        guard size == Int(header.fileSizeBytes), size >= ArchiveHeader.sizeBytes + indexSizeBytes(batchCount: Int(header.batchCount)) else {
             throw ArchiveError(path: path, offset: size, op: nil, reason: "file is \(size) bytes, its header says \(header.fileSizeBytes) (truncated or appended to)")
         }
-        var offsets = [UInt32](repeating: 0, count: Int(header.batchCount))
-        let tableRead = try offsets.withUnsafeMutableBytes { try Syscall.preadAll(fd, path, $0, offset: ArchiveHeader.sizeBytes) }
-        guard tableRead == offsets.count * 4, offsets.withUnsafeBytes({ Checksum.crc32c($0) }) == header.offsetsChecksum else {
-            throw ArchiveError(path: path, offset: ArchiveHeader.sizeBytes, op: nil, reason: "batch offsets table damaged")
+        let count = Int(header.batchCount)
+        var headers = [BatchHeader](repeating: BatchHeader(recordKind: .noop, recordCount: 0), count: count)
+        var offsets = [UInt32](repeating: 0, count: count)
+        let headersRead = try headers.withUnsafeMutableBytes { try Syscall.preadAll(fd, path, $0, offset: ArchiveHeader.sizeBytes) }
+        let offsetsRead = try offsets.withUnsafeMutableBytes { try Syscall.preadAll(fd, path, $0, offset: ArchiveHeader.sizeBytes + count * Limits.batchHeaderSizeBytes) }
+        let computed = headers.withUnsafeBytes { h in offsets.withUnsafeBytes { Checksum.crc32c($0, continuing: Checksum.crc32c(h)) } }
+        guard headersRead == count * Limits.batchHeaderSizeBytes, offsetsRead == count * 4, computed == header.indexChecksum else {
+            throw ArchiveError(path: path, offset: ArchiveHeader.sizeBytes, op: firstOp, reason: "batch index damaged (checksum mismatch)")
         }
-        var previous = 0
-        for offset in offsets {
-            guard Int(offset) >= max(previous, Limits.segmentHeaderSizeBytes), Int(offset) + Limits.batchHeaderSizeBytes <= Int(header.dataSizeBytes) else {
-                throw ArchiveError(path: path, offset: ArchiveHeader.sizeBytes, op: nil, reason: "batch offsets out of order or out of range")
+        var expectedHash = previousHeaderHash
+        var lastTimestampNs = previousRecordTimestampNs
+        var expectedOffset = Limits.segmentHeaderSizeBytes
+        for index in 0..<count {
+            let op = firstOp + UInt64(index)
+            let at = ArchiveHeader.sizeBytes + index * Limits.batchHeaderSizeBytes
+            let batchHeader = headers[index]
+            let problem: String?
+            switch headers.withUnsafeBytes({ BatchHeader.validateHeader(UnsafeRawBufferPointer(rebasing: $0[(index * 128)..<((index + 1) * 128)])) }) {
+            case .failure(let error): problem = error.description
+            case .success:
+                if batchHeader.clusterId != clusterId { problem = "batch belongs to cluster \(batchHeader.clusterId)" }
+                else if batchHeader.op != op { problem = "batch has op \(batchHeader.op)" }
+                else if batchHeader.previousHeaderHash != expectedHash { problem = "hash chain broken: previous header hash does not match op \(op - 1)" }
+                else if batchHeader.timestampNs <= lastTimestampNs { problem = "timestamp \(batchHeader.timestampNs) does not increase" }
+                else if Int(offsets[index]) != expectedOffset { problem = "batch offset \(offsets[index]) leaves a gap (expected \(expectedOffset))" }
+                else { problem = nil }
             }
-            previous = Int(offset) + Limits.batchHeaderSizeBytes
+            if let problem { throw ArchiveError(path: path, offset: at, op: op, reason: problem) }
+            expectedHash = batchHeader.hash()
+            lastTimestampNs = batchHeader.timestampNs + UInt64(max(Int(batchHeader.recordCount), 1) - 1)
+            expectedOffset += batchHeader.batchSizeBytes
         }
-        return (header, offsets)
+        guard expectedOffset == Int(header.dataSizeBytes), expectedHash == header.lastHeaderHash, lastTimestampNs == header.lastRecordTimestampNs else {
+            throw ArchiveError(path: path, offset: 56, op: header.lastOp, reason: "the batch index does not end where the archive header says")
+        }
+        return ArchiveIndex(header: header, batchHeaders: headers, batchOffsets: offsets)
     }
 
     /// Decompresses an archive's data into `destination` (exactly `dataSizeBytes`), checking every
     /// chunk and the whole data's checksum.
-    static func readData(path: String, header: ArchiveHeader, into destination: UnsafeMutableRawBufferPointer) throws {
+    /// `opAt` names the op holding a decompressed offset, for the error.
+    static func readData(path: String, header: ArchiveHeader, into destination: UnsafeMutableRawBufferPointer,
+                         opAt: (Int) -> UInt64? = { _ in nil }) throws {
         precondition(destination.count == Int(header.dataSizeBytes))
         let fd = try Syscall.open(path, O_RDONLY)
         defer { Syscall.close(fd) }
@@ -174,7 +218,7 @@ public enum ArchiveFile {
         guard try Syscall.preadAll(fd, path, compressed, offset: 0) == fileSize else {
             throw ArchiveError(path: path, offset: 0, op: nil, reason: "file shrank while being read")
         }
-        var offset = ArchiveHeader.sizeBytes + Int(header.batchCount) * 4
+        var offset = ArchiveHeader.sizeBytes + indexSizeBytes(batchCount: Int(header.batchCount))
         var filled = 0
         for _ in 0..<header.chunkCount {
             guard offset + ArchiveChunkHeader.sizeBytes <= fileSize else {
@@ -189,11 +233,13 @@ public enum ArchiveFile {
             }
             let body = UnsafeRawBufferPointer(rebasing: compressed[bodyStart..<(bodyStart + Int(chunk.compressedSizeBytes))])
             let computed = Checksum.crc32c(body, continuing: Checksum.crc32c(UnsafeRawBufferPointer(rebasing: compressed[offset..<(offset + 8)])))
-            guard computed == chunk.checksum else { throw ArchiveError(path: path, offset: offset, op: nil, reason: "chunk checksum mismatch") }
+            guard computed == chunk.checksum else {
+                throw ArchiveError(path: path, offset: offset, op: opAt(filled), reason: "chunk checksum mismatch (the chunk holding segment bytes \(filled)..<\(filled + size))")
+            }
             do {
                 try LZ4.decompress(body, into: UnsafeMutableRawBufferPointer(rebasing: destination[filled..<(filled + size)]))
             } catch {
-                throw ArchiveError(path: path, offset: offset, op: nil, reason: "chunk does not decompress to its size")
+                throw ArchiveError(path: path, offset: offset, op: opAt(filled), reason: "chunk does not decompress to its size")
             }
             filled += size
             offset = bodyStart + body.count
@@ -202,7 +248,7 @@ public enum ArchiveFile {
             throw ArchiveError(path: path, offset: offset, op: nil, reason: "chunks hold \(filled) of \(destination.count) bytes")
         }
         guard Checksum.crc32c(UnsafeRawBufferPointer(destination)) == header.dataChecksum else {
-            throw ArchiveError(path: path, offset: 0, op: nil, reason: "data checksum mismatch after decompression")
+            throw ArchiveError(path: path, offset: 0, op: header.firstOp, reason: "data checksum mismatch after decompression (ops \(header.firstOp)...\(header.lastOp))")
         }
     }
 }

@@ -9,22 +9,16 @@ import Glibc
 /// bytes are decompressed (and every batch re-checked) on first read, and kept until released.
 final class ArchivedSegment {
     let path: String
-    let header: ArchiveHeader
-    let batchOffsets: [UInt32]
-    /// The hash and timestamp the first batch continues from (the previous segment's last, or genesis).
-    let previousHeaderHash: Hash256
-    let previousRecordTimestampNs: UInt64
+    let index: ArchiveIndex
     let clusterId: UInt128
     let segmentSizeBytes: Int
     private(set) var data: UnsafeMutableRawBufferPointer?
 
-    init(path: String, header: ArchiveHeader, batchOffsets: [UInt32], previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64,
-         clusterId: UInt128, segmentSizeBytes: Int) {
+    var header: ArchiveHeader { index.header }
+
+    init(path: String, index: ArchiveIndex, clusterId: UInt128, segmentSizeBytes: Int) {
         self.path = path
-        self.header = header
-        self.batchOffsets = batchOffsets
-        self.previousHeaderHash = previousHeaderHash
-        self.previousRecordTimestampNs = previousRecordTimestampNs
+        self.index = index
         self.clusterId = clusterId
         self.segmentSizeBytes = segmentSizeBytes
     }
@@ -34,13 +28,19 @@ final class ArchivedSegment {
     var isLoaded: Bool { data != nil }
 
     /// The decompressed bytes, loading and checking them first if needed: every chunk, the data
-    /// checksum, the segment header, and each batch as recovery checks a live segment (checksums,
-    /// op, hash chain, cluster, increasing timestamps, no gap between batches).
+    /// checksum, the segment header, and each batch (its checksums, and its header equal to the
+    /// index's, whose ops and hash chain were checked at open).
     func load() throws -> UnsafeMutableRawBufferPointer {
         if let data { return data }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.dataSizeBytes), alignment: 4096)
         do {
-            try ArchiveFile.readData(path: path, header: header, into: buffer)
+            let offsets = index.batchOffsets
+            let firstOp = header.firstOp
+            try ArchiveFile.readData(path: path, header: header, into: buffer) { position in
+                // The batch that holds (or, for the segment header page, follows) that byte.
+                let containing = offsets.lastIndex { Int($0) <= position } ?? 0
+                return firstOp + UInt64(containing)
+            }
             try checkBatches(UnsafeRawBufferPointer(buffer))
         } catch {
             buffer.deallocate()
@@ -59,28 +59,16 @@ final class ArchivedSegment {
         if let problem = SegmentHeader.problem(in: bytes, clusterId: clusterId, segmentIndex: header.segmentIndex, segmentSizeBytes: segmentSizeBytes) {
             throw ArchiveError(path: path, offset: 0, op: header.firstOp, reason: "archived segment header: \(problem)")
         }
-        var expectedHash = previousHeaderHash
-        var lastTimestampNs = previousRecordTimestampNs
-        var expectedOffset = Limits.segmentHeaderSizeBytes
-        for (index, offset) in batchOffsets.enumerated() {
-            let op = header.firstOp + UInt64(index)
-            let where_ = { (reason: String) in ArchiveError(path: self.path, offset: Int(offset), op: op, reason: reason) }
-            guard Int(offset) == expectedOffset else { throw where_("batch offsets leave a gap (expected offset \(expectedOffset))") }
-            let batchHeader: BatchHeader
+        for (position, offset) in index.batchOffsets.enumerated() {
+            let op = header.firstOp + UInt64(position)
             switch BatchHeader.validateBatch(UnsafeRawBufferPointer(rebasing: bytes[Int(offset)...])) {
-            case .failure(let error): throw where_(error.description)
-            case .success(let valid): batchHeader = valid
+            case .failure(let error):
+                throw ArchiveError(path: path, offset: Int(offset), op: op, reason: "\(error) (in the decompressed segment)")
+            case .success(let found):
+                guard found == index.batchHeaders[position] else {
+                    throw ArchiveError(path: path, offset: Int(offset), op: op, reason: "batch header differs from the archive's index")
+                }
             }
-            guard batchHeader.clusterId == clusterId else { throw where_("batch belongs to cluster \(batchHeader.clusterId)") }
-            guard batchHeader.op == op else { throw where_("batch has op \(batchHeader.op)") }
-            guard batchHeader.previousHeaderHash == expectedHash else { throw where_("hash chain broken: previous header hash does not match op \(op - 1)") }
-            guard batchHeader.timestampNs > lastTimestampNs else { throw where_("timestamp \(batchHeader.timestampNs) does not increase") }
-            expectedHash = batchHeader.hash()
-            lastTimestampNs = batchHeader.timestampNs + UInt64(max(Int(batchHeader.recordCount), 1) - 1)
-            expectedOffset = Int(offset) + batchHeader.batchSizeBytes
-        }
-        guard expectedOffset == bytes.count, expectedHash == header.lastHeaderHash, lastTimestampNs == header.lastRecordTimestampNs else {
-            throw ArchiveError(path: path, offset: expectedOffset, op: header.lastOp, reason: "the batches do not end where the archive header says")
         }
     }
 }
@@ -121,18 +109,19 @@ extension SegmentLog {
             let dataEnd = Int(locations[last].offset) + lastHeader.batchSizeBytes
             let data = UnsafeRawBufferPointer(rebasing: file.bytes[0..<dataEnd])
             let offsets = locations[first...last].map(\.offset)
+            let headers = offsets.map { file.bytes.load(fromByteOffset: Int($0), as: BatchHeader.self) }
             let previous = ArchivedSegment.continuation(log: self, beforeOp: firstOp)
             let path = directoryPath + "/" + ArchiveFile.fileName(segmentIndex: position + 1)
             let lastTimestampNs = lastHeader.timestampNs + UInt64(max(Int(lastHeader.recordCount), 1) - 1)
-            let archiveSize = try ArchiveFile.write(path: path, directoryPath: directoryPath, data: data, batchOffsets: offsets, clusterId: clusterId,
+            let archiveSize = try ArchiveFile.write(path: path, directoryPath: directoryPath, data: data, batchOffsets: offsets, batchHeaders: headers, clusterId: clusterId,
                                                     segmentIndex: position + 1, firstOp: firstOp, lastHeaderHash: lastHeader.hash(),
                                                     lastRecordTimestampNs: lastTimestampNs)
             // Read it back through the same path a replay takes, and compare with the original.
-            let (header, readOffsets) = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes)
-            let archived = ArchivedSegment(path: path, header: header, batchOffsets: readOffsets, previousHeaderHash: previous.hash,
-                                           previousRecordTimestampNs: previous.timestampNs, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes)
+            let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes,
+                                                  firstOp: firstOp, previousHeaderHash: previous.hash, previousRecordTimestampNs: previous.timestampNs)
+            let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes)
             let readBack = try archived.load()
-            guard readOffsets == offsets, memcmp(readBack.baseAddress!, data.baseAddress!, dataEnd) == 0 else {
+            guard index.batchOffsets == offsets, memcmp(readBack.baseAddress!, data.baseAddress!, dataEnd) == 0 else {
                 try? Syscall.unlink(path)
                 throw ArchiveError(path: path, offset: 0, op: firstOp, reason: "read back differs from the segment: archive removed, segment kept")
             }
@@ -161,9 +150,15 @@ extension SegmentLog {
         for archive in archives where archive.isLoaded && archive.header.lastOp <= op { archive.release() }
     }
 
-    /// Each archived segment's ops and the timestamp of its last record, from the headers alone.
-    public var archiveSummaries: [(ops: ClosedRange<UInt64>, lastRecordTimestampNs: UInt64)] {
-        archives.map { ($0.header.firstOp...$0.header.lastOp, $0.header.lastRecordTimestampNs) }
+    /// The header of batch `op`, without decompressing an archived segment.
+    public func header(op: UInt64) -> BatchHeader {
+        precondition(op >= 1 && op <= lastOp, "op \(op) is not in the log")
+        let location = locations[Int(op - 1)]
+        if Int(location.segment) < archives.count {
+            let archive = archives[Int(location.segment)]
+            return archive.index.batchHeaders[Int(op - archive.header.firstOp)]
+        }
+        return batch(op: op).header
     }
 
     /// The archive holding `op`, if `op` is archived: its first and last op.
@@ -178,10 +173,7 @@ extension ArchivedSegment {
     /// The header hash and last record timestamp the batch `op` continues from.
     static func continuation(log: SegmentLog, beforeOp op: UInt64) -> (hash: Hash256, timestampNs: UInt64) {
         guard op > 1 else { return (Hash256.genesis(clusterId: log.clusterId), 0) }
-        if let archive = log.archives.last, archive.header.lastOp == op - 1 {
-            return (archive.header.lastHeaderHash, archive.header.lastRecordTimestampNs)
-        }
-        let header = log.batch(op: op - 1).header
+        let header = log.header(op: op - 1)
         return (header.hash(), header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1))
     }
 }

@@ -45,12 +45,10 @@ extension SegmentLog {
             }
             if hasArchive && liveNames.isEmpty {
                 let path = directoryPath + "/" + archiveName
-                let found: (header: ArchiveHeader, batchOffsets: [UInt32])
+                let found: ArchiveIndex
                 do {
-                    found = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: index, segmentSizeBytes: segmentSizeBytes)
-                    guard found.header.firstOp == lastOp + 1 else {
-                        throw ArchiveError(path: path, offset: 40, op: lastOp + 1, reason: "archive starts at op \(found.header.firstOp), the log continues at op \(lastOp + 1)")
-                    }
+                    found = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: index, segmentSizeBytes: segmentSizeBytes,
+                                                      firstOp: lastOp + 1, previousHeaderHash: lastHeaderHash, previousRecordTimestampNs: lastRecordTimestampNs)
                 } catch {
                     // With the segment still there, the segment is the truth: drop the bad archive.
                     guard hasSegment else { throw error }
@@ -67,8 +65,7 @@ extension SegmentLog {
                     try Syscall.fsyncDirectory(directoryPath)
                 }
                 let position = archives.count
-                archives.append(ArchivedSegment(path: path, header: found.header, batchOffsets: found.batchOffsets, previousHeaderHash: lastHeaderHash,
-                                                previousRecordTimestampNs: lastRecordTimestampNs, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes))
+                archives.append(ArchivedSegment(path: path, index: found, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes))
                 for offset in found.batchOffsets { locations.append(BatchLocation(segment: UInt32(position), offset: offset)) }
                 lastOp = found.header.lastOp
                 lastHeaderHash = found.header.lastHeaderHash

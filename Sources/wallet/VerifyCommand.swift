@@ -17,7 +17,14 @@ struct VerifyCommand: ParsableCommand {
         try reportingErrors {
             let directory = try DataDirectory.open(path: data)
             // Opening the log checks every segment header, batch checksum and hash-chain link.
-            let log = try directory.openLog(readOnly: true)
+            let log: SegmentLog
+            do {
+                log = try directory.openLog(readOnly: true)
+            } catch let error as LogCorruption {
+                try failBeforeReplay("\(error)", op: error.op)
+            } catch let error as ArchiveError {
+                try failBeforeReplay("\(error)", op: error.op)
+            }
             let checkpoint = try StateCheckpoint.read(directory: directory.path)
             // Sized from the batch headers up front, so the replay never pauses to grow a table.
             let recordsInLog = LocalNode.recordCounts(log)
@@ -59,7 +66,7 @@ struct VerifyCommand: ParsableCommand {
                     do {
                         let (header, restored) = try SnapshotFile.read(path: snapshot.path, clusterId: clusterId, hashSeed: ledger.hashSeed, spareTransfers: 1)
                         snapshotsChecked += 1
-                        if header.batchHeaderHash != log.batch(op: snapshot.op).header.hash() {
+                        if header.batchHeaderHash != log.header(op: snapshot.op).hash() {
                             problems.append("snapshot \(snapshot.path) was taken from another log (batch header hash at op \(snapshot.op) differs)")
                         } else if header.digest != digest || restored.digest() != digest {
                             let where_ = firstDivergence(expected: ledger, actual: restored)
@@ -121,6 +128,21 @@ struct VerifyCommand: ParsableCommand {
             }
             if !ok { throw ExitCode(2) }
         }
+    }
+}
+
+extension VerifyCommand {
+    /// The log itself is damaged (a checksum, a missing or reordered batch, a broken chain): report
+    /// it the way a failed replay is reported, exit 2.
+    func failBeforeReplay(_ problem: String, op: UInt64?) throws -> Never {
+        if json {
+            print("{\"ok\":false,\"batches\":0,\"transfers\":0,\"transfers_per_s\":0,\"elapsed_ms\":0,\"snapshots_checked\":0,"
+                + "\"first_divergence\":null,\"damaged_op\":\(op.map(String.init) ?? "null"),\"problems\":[\"\(jsonEscaped(problem))\"]}")
+        } else {
+            print("FAIL: \(problem)")
+            print("verify: FAILED")
+        }
+        throw ExitCode(2)
     }
 }
 

@@ -209,7 +209,8 @@ final class CLIEndToEndTests: XCTestCase {
         try handle.write(contentsOf: Data([0xEE]))
         try handle.close()
         let output = try Wallet.run(["verify", "--data", data])
-        XCTAssertNotEqual(output.status, 0)
-        XCTAssertTrue(output.stderr.contains("log corruption") && output.stderr.contains("op 1"), output.stderr)
+        XCTAssertEqual(output.status, 2)
+        XCTAssertTrue(output.stdout.contains("FAIL: log corruption") && output.stdout.contains("op 1"), output.stdout)
+        XCTAssertTrue(output.stdout.contains("verify: FAILED"), output.stdout)
     }
 }
