@@ -83,6 +83,65 @@ public struct ArchivedSegmentReport: Sendable {
     public let archiveSizeBytes: Int
 }
 
+/// One sealed segment to archive: everything needed to write and check its archive, taken on
+/// the log's writer thread, performed on any thread (it only reads the sealed, immutable segment),
+/// and installed back on the writer thread.
+public final class ArchiveJob: @unchecked Sendable {
+    let file: MappedFile
+    let position: Int
+    let firstOp: UInt64
+    let lastOp: UInt64
+    let offsets: [UInt32]
+    let headers: [BatchHeader]
+    let dataEnd: Int
+    let previousHeaderHash: Hash256
+    let previousRecordTimestampNs: UInt64
+    let path: String
+    let directoryPath: String
+    let clusterId: UInt128
+    let segmentSizeBytes: Int
+    fileprivate var prepared: ArchivedSegment?
+    fileprivate var archiveSizeBytes = 0
+
+    init(file: MappedFile, position: Int, firstOp: UInt64, lastOp: UInt64, offsets: [UInt32], headers: [BatchHeader], dataEnd: Int,
+         previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64, path: String, directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int) {
+        self.file = file
+        self.position = position
+        self.firstOp = firstOp
+        self.lastOp = lastOp
+        self.offsets = offsets
+        self.headers = headers
+        self.dataEnd = dataEnd
+        self.previousHeaderHash = previousHeaderHash
+        self.previousRecordTimestampNs = previousRecordTimestampNs
+        self.path = path
+        self.directoryPath = directoryPath
+        self.clusterId = clusterId
+        self.segmentSizeBytes = segmentSizeBytes
+    }
+
+    /// Writes the archive (temporary file, fsync, rename, directory fsync) and reads it back
+    /// through the replay's own path, comparing every byte with the segment.
+    public func perform() throws {
+        let data = UnsafeRawBufferPointer(rebasing: file.bytes[0..<dataEnd])
+        let last = headers[headers.count - 1]
+        archiveSizeBytes = try ArchiveFile.write(
+            path: path, directoryPath: directoryPath, data: data, batchOffsets: offsets, batchHeaders: headers, clusterId: clusterId,
+            segmentIndex: position + 1, firstOp: firstOp, lastHeaderHash: last.hash(),
+            lastRecordTimestampNs: last.timestampNs + UInt64(max(Int(last.recordCount), 1) - 1))
+        let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes,
+                                              firstOp: firstOp, previousHeaderHash: previousHeaderHash, previousRecordTimestampNs: previousRecordTimestampNs)
+        let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes)
+        let readBack = try archived.load()
+        guard index.batchOffsets == offsets, memcmp(readBack.baseAddress!, data.baseAddress!, dataEnd) == 0 else {
+            try? Syscall.unlink(path)
+            throw ArchiveError(path: path, offset: 0, op: firstOp, reason: "read back differs from the segment: archive removed, segment kept")
+        }
+        archived.release()
+        prepared = archived
+    }
+}
+
 extension SegmentLog {
     /// Archives every sealed segment (each live segment but the last) whose batches all lie at or
     /// before `throughOp`: lz4 into `archive-N.wlza`, fsync'd and renamed into place, read back and
@@ -94,45 +153,53 @@ extension SegmentLog {
     /// view of those ops is held (they are committed and applied; a snapshot covers them).
     @discardableResult
     public func archiveSealedSegments(throughOp: UInt64) throws -> [ArchivedSegmentReport] {
-        precondition(!isReadOnly)
         var reports: [ArchivedSegmentReport] = []
-        while segments.count >= 2 {
-            let position = archives.count
-            let file = segments[0]
-            let first = locations.firstIndex { Int($0.segment) == position }!
-            var last = first
-            while last + 1 < locations.count && Int(locations[last + 1].segment) == position { last += 1 }
-            let firstOp = UInt64(first + 1)
-            let lastOp = UInt64(last + 1)
-            guard lastOp <= throughOp else { break }
-            let lastHeader = file.bytes.load(fromByteOffset: Int(locations[last].offset), as: BatchHeader.self)
-            let dataEnd = Int(locations[last].offset) + lastHeader.batchSizeBytes
-            let data = UnsafeRawBufferPointer(rebasing: file.bytes[0..<dataEnd])
-            let offsets = locations[first...last].map(\.offset)
-            let headers = offsets.map { file.bytes.load(fromByteOffset: Int($0), as: BatchHeader.self) }
-            let previous = ArchivedSegment.continuation(log: self, beforeOp: firstOp)
-            let path = directoryPath + "/" + ArchiveFile.fileName(segmentIndex: position + 1)
-            let lastTimestampNs = lastHeader.timestampNs + UInt64(max(Int(lastHeader.recordCount), 1) - 1)
-            let archiveSize = try ArchiveFile.write(path: path, directoryPath: directoryPath, data: data, batchOffsets: offsets, batchHeaders: headers, clusterId: clusterId,
-                                                    segmentIndex: position + 1, firstOp: firstOp, lastHeaderHash: lastHeader.hash(),
-                                                    lastRecordTimestampNs: lastTimestampNs)
-            // Read it back through the same path a replay takes, and compare with the original.
-            let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes,
-                                                  firstOp: firstOp, previousHeaderHash: previous.hash, previousRecordTimestampNs: previous.timestampNs)
-            let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes)
-            let readBack = try archived.load()
-            guard index.batchOffsets == offsets, memcmp(readBack.baseAddress!, data.baseAddress!, dataEnd) == 0 else {
-                try? Syscall.unlink(path)
-                throw ArchiveError(path: path, offset: 0, op: firstOp, reason: "read back differs from the segment: archive removed, segment kept")
-            }
-            archived.release()
-            try Syscall.unlink(file.path)
-            try Syscall.fsyncDirectory(directoryPath)
-            segments.removeFirst()
-            archives.append(archived)
-            reports.append(ArchivedSegmentReport(path: path, firstOp: firstOp, lastOp: lastOp, dataSizeBytes: dataEnd, archiveSizeBytes: archiveSize))
+        for job in archiveJobs(throughOp: throughOp) {
+            try job.perform()
+            reports.append(try installArchive(job))
         }
         return reports
+    }
+
+    /// The sealed segments that `archiveSealedSegments` would archive, as jobs to perform on
+    /// another thread (in order) and install back with `installArchive` on this log's writer thread.
+    public func archiveJobs(throughOp: UInt64) -> [ArchiveJob] {
+        precondition(!isReadOnly)
+        var jobs: [ArchiveJob] = []
+        var previousHash: Hash256?
+        var previousTimestampNs: UInt64 = 0
+        for live in 0..<max(segments.count - 1, 0) {
+            let position = archives.count + live
+            let file = segments[live]
+            guard let first = locations.firstIndex(where: { Int($0.segment) == position }) else { break }
+            var last = first
+            while last + 1 < locations.count && Int(locations[last + 1].segment) == position { last += 1 }
+            guard UInt64(last + 1) <= throughOp else { break }
+            let offsets = locations[first...last].map(\.offset)
+            let headers = offsets.map { file.bytes.load(fromByteOffset: Int($0), as: BatchHeader.self) }
+            let previous = previousHash.map { ($0, previousTimestampNs) } ?? ArchivedSegment.continuation(log: self, beforeOp: UInt64(first + 1))
+            let lastHeader = headers[headers.count - 1]
+            jobs.append(ArchiveJob(
+                file: file, position: position, firstOp: UInt64(first + 1), lastOp: UInt64(last + 1), offsets: offsets, headers: headers,
+                dataEnd: Int(offsets[offsets.count - 1]) + lastHeader.batchSizeBytes, previousHeaderHash: previous.0,
+                previousRecordTimestampNs: previous.1, path: directoryPath + "/" + ArchiveFile.fileName(segmentIndex: position + 1),
+                directoryPath: directoryPath, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes))
+            previousHash = lastHeader.hash()
+            previousTimestampNs = lastHeader.timestampNs + UInt64(max(Int(lastHeader.recordCount), 1) - 1)
+        }
+        return jobs
+    }
+
+    /// Replaces a performed job's segment by its archive: deletes the segment file (durably) and
+    /// reads the archive from now on. Jobs are installed in order.
+    public func installArchive(_ job: ArchiveJob) throws -> ArchivedSegmentReport {
+        guard let archived = job.prepared else { preconditionFailure("install a performed job only") }
+        precondition(job.position == archives.count && segments.first === job.file, "archive jobs are installed in order")
+        try Syscall.unlink(job.file.path)
+        try Syscall.fsyncDirectory(directoryPath)
+        segments.removeFirst()
+        archives.append(archived)
+        return ArchivedSegmentReport(path: job.path, firstOp: job.firstOp, lastOp: job.lastOp, dataSizeBytes: job.dataEnd, archiveSizeBytes: job.archiveSizeBytes)
     }
 
     /// Decompresses (and checks) every archived segment holding ops in `firstOp...lastOp` that is

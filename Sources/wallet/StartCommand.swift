@@ -24,6 +24,7 @@ struct StartCommand: ParsableCommand {
     @Option(help: "The compactor snapshots the state after every this many applied transfers (snapshot_interval_transfers; 0: never).")
     var snapshotIntervalTransfers: Int = 10_000_000
     @Option(help: "Snapshots kept (snapshots_retained); older ones are deleted, the log never is.") var snapshotsRetained: Int = 3
+    @Flag(name: .customLong("no-archive"), help: "Do not archive (lz4) sealed segments after each snapshot.") var noArchive = false
     @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
     @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
 
@@ -42,6 +43,7 @@ struct StartCommand: ParsableCommand {
             }
             options.snapshotIntervalTransfers = snapshotIntervalTransfers
             options.snapshotsRetained = snapshotsRetained
+            options.archiveSegments = !noArchive
             options.accountsCapacity = accountsCapacity
             options.transfersCapacity = transfersCapacity
             keepLargeAllocationsOnTheHeap()

@@ -11,7 +11,7 @@ final class ReplicaSnapshotTests: XCTestCase {
     func testReplicasSnapshotTheSameStateAndRestartFromIt() throws {
         let directory = TemporaryDirectory()
         let clusterId: UInt128 = 13
-        let cluster = try LocalCluster(walletPath: WalletBinary.path, root: directory.path, replicaCount: 3, clusterId: clusterId, segmentSizeMib: 16)
+        let cluster = try LocalCluster(walletPath: WalletBinary.path, root: directory.path, replicaCount: 3, clusterId: clusterId, segmentSizeMib: 4)
         cluster.startArguments = ["--snapshot-interval-transfers", "40000", "--snapshots-retained", "2"]
         defer { cluster.stopAll() }
         try cluster.startAll()
@@ -55,6 +55,14 @@ final class ReplicaSnapshotTests: XCTestCase {
             XCTAssertEqual(status.digestMismatches, 0, "replica \(status.replica)")
         }
 
+        // After each snapshot, the sealed segments it covers are archived (in the background).
+        let archiveDeadline = Date(timeIntervalSinceNow: 20)
+        func archives(_ replica: Int) throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: cluster.dataPath(replica) + "/log").filter { $0.hasSuffix(".wlza") }
+        }
+        while try (0..<3).contains(where: { try archives($0).isEmpty }) && Date() < archiveDeadline { usleep(100_000) }
+        for replica in 0..<3 { XCTAssertFalse(try archives(replica).isEmpty, "replica \(replica) archived nothing") }
+
         // A replica killed and restarted loads its newest snapshot and catches up to the same state.
         let victim = statuses.first { $0.role != "leader" }!.replica
         cluster.kill(victim)
@@ -65,5 +73,14 @@ final class ReplicaSnapshotTests: XCTestCase {
         let log = try String(contentsOfFile: cluster.logPath(victim), encoding: .utf8)
         XCTAssertTrue(log.contains("loaded the snapshot at op"), log)
         XCTAssertFalse(log.contains("MISMATCH"), log)
+        XCTAssertFalse(log.contains("FAILED"), log)
+        // Its data directory, archives and all, verifies offline.
+        cluster.stopAll()
+        for replica in 0..<3 {
+            let directory = try DataDirectory.open(path: cluster.dataPath(replica))
+            let replicaLog = try directory.openLog(readOnly: true)
+            XCTAssertGreaterThan(replicaLog.archivePaths.count, 0)
+            try replicaLog.loadArchives(from: 1, through: replicaLog.lastOp)
+        }
     }
 }

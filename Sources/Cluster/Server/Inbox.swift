@@ -23,6 +23,8 @@ enum InboxItem {
     case peerSnapshotDigest(SnapshotDigestMessage)
     /// This replica's compactor wrote a snapshot (or the replica started from one).
     case ownSnapshotDigest(op: UInt64, digest: Hash256)
+    /// The background archiver wrote and checked these archives (in order), or stopped at an error.
+    case archived([ArchiveJob], Error?)
     /// The leader's background fsync finished (or failed).
     case synced(generation: UInt64, PendingSync, Error?)
 }

@@ -16,6 +16,8 @@ public struct ReplicaOptions: Sendable {
     public var snapshotIntervalTransfers = 10_000_000
     /// Snapshots kept; older ones are deleted (the log never is).
     public var snapshotsRetained = SnapshotFile.retainedCountDefault
+    /// After each snapshot, archive (lz4) the sealed segments it covers, on a background thread.
+    public var archiveSegments = true
     public var accountsCapacity = 1 << 16
     public var transfersCapacity = 1 << 20
     public var transport = TransportLimits()

@@ -52,6 +52,9 @@ public final class ReplicaServer: @unchecked Sendable {
     /// when it was first sent hears it then).
     private var ticksUntilDigestResend = 0
     static let digestResendTicks = 100
+    /// Archives are written and read back here, off the replica thread; only the swap is on it.
+    private let archiveQueue = DispatchQueue(label: "wallet-replica-archive")
+    private var archivingInFlight = false
 
     public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
         self.options = options
@@ -186,6 +189,16 @@ public final class ReplicaServer: @unchecked Sendable {
             for mismatch in digestComparison.recordOwn(op: op, digest: digest) { report(mismatch) }
             transport.broadcast(SnapshotDigestMessage(from: options.replica, op: op, digest: digest).encode(clusterId: clusterId))
             ticksUntilDigestResend = ReplicaServer.digestResendTicks
+            if options.archiveSegments { startArchiving(throughOp: op) }
+        case .archived(let jobs, let error):
+            archivingInFlight = false
+            for job in jobs {
+                let report = try log.installArchive(job)
+                FileHandle.standardError.write(Data("replica \(options.replica): archived ops \(report.firstOp)...\(report.lastOp): \(report.dataSizeBytes) bytes -> \(report.archiveSizeBytes) bytes\n".utf8))
+            }
+            if let error {
+                FileHandle.standardError.write(Data("replica \(options.replica): archiving FAILED: \(error) (the segment is kept; the next snapshot tries again)\n".utf8))
+            }
         case .peerSnapshotDigest(let message):
             if let mismatch = digestComparison.recordPeer(message.from, op: message.op, digest: message.digest) { report(mismatch) }
         case .synced(let generation, let pending, let error):
@@ -206,6 +219,29 @@ public final class ReplicaServer: @unchecked Sendable {
     /// Loud on purpose: a digest mismatch means replicas with the same log hold different states.
     private func report(_ mismatch: DigestComparison.Mismatch) {
         FileHandle.standardError.write(Data("replica \(options.replica): ERROR: \(mismatch)\n".utf8))
+    }
+
+    /// Archives the sealed segments a snapshot at `op` covers: those ops are committed, applied by
+    /// both appliers, and never truncated, and no batch view of them is held any more.
+    private func startArchiving(throughOp op: UInt64) {
+        guard !archivingInFlight else { return }
+        let jobs = log.archiveJobs(throughOp: op)
+        guard !jobs.isEmpty else { return }
+        archivingInFlight = true
+        let inbox = self.inbox
+        archiveQueue.async {
+            var done: [ArchiveJob] = []
+            for job in jobs {
+                do {
+                    try job.perform()
+                    done.append(job)
+                } catch {
+                    inbox.push(.archived(done, error))
+                    return
+                }
+            }
+            inbox.push(.archived(done, nil))
+        }
     }
 
     private func resendSnapshotDigestIfDue(ticks: Int) {
