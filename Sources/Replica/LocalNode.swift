@@ -151,6 +151,7 @@ public final class LocalNode {
                 if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
                 try log.loadArchives(from: op, through: min(range.upperBound, lastOp))
                 archiveEnd = range.upperBound
+                if archiveEnd < lastOp { log.prefetchArchive(after: archiveEnd) }
             }
             let batch = log.batch(op: op)
             ledger.apply(batch, results: results)

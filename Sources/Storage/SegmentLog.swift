@@ -56,6 +56,7 @@ public final class SegmentLog {
 
     /// Archived segments: always a prefix of the log (only sealed segments are archived, in order).
     var archives: [ArchivedSegment] = []
+    lazy var archiveBuffers = ArchiveBufferPool(bufferSizeBytes: segmentSizeBytes)
     /// Live segments, after the archived ones; the last one takes appends.
     var segments: [MappedFile] = []
     var locations: [BatchLocation] = []

@@ -1,5 +1,6 @@
 // Archiving sealed segments (lz4) and reading them back, checked batch by batch, when replayed.
 import CSupport
+import Foundation
 import LedgerCore
 #if canImport(Glibc)
 import Glibc
@@ -13,26 +14,38 @@ final class ArchivedSegment {
     let clusterId: UInt128
     let segmentSizeBytes: Int
     private(set) var data: UnsafeMutableRawBufferPointer?
+    /// Where decompression buffers come from and go back to (shared by the log's archives).
+    let buffers: ArchiveBufferPool
+    private let loadLock = NSLock()
 
     var header: ArchiveHeader { index.header }
 
-    init(path: String, index: ArchiveIndex, clusterId: UInt128, segmentSizeBytes: Int) {
+    init(path: String, index: ArchiveIndex, clusterId: UInt128, segmentSizeBytes: Int, buffers: ArchiveBufferPool) {
         self.path = path
         self.index = index
         self.clusterId = clusterId
         self.segmentSizeBytes = segmentSizeBytes
+        self.buffers = buffers
     }
 
-    deinit { data?.deallocate() }
+    deinit { release() }
 
-    var isLoaded: Bool { data != nil }
+    var isLoaded: Bool {
+        loadLock.lock()
+        defer { loadLock.unlock() }
+        return data != nil
+    }
 
     /// The decompressed bytes, loading and checking them first if needed: every chunk, the data
     /// checksum, the segment header, and each batch (its checksums, and its header equal to the
     /// index's, whose ops and hash chain were checked at open).
     func load() throws -> UnsafeMutableRawBufferPointer {
+        // Held for the whole load: a reader waits for a prefetch of the same archive in flight.
+        loadLock.lock()
+        defer { loadLock.unlock() }
         if let data { return data }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.dataSizeBytes), alignment: 4096)
+        let whole = buffers.take()
+        let buffer = UnsafeMutableRawBufferPointer(rebasing: whole[0..<Int(header.dataSizeBytes)])
         do {
             let offsets = index.batchOffsets
             let firstOp = header.firstOp
@@ -43,7 +56,7 @@ final class ArchivedSegment {
             }
             try checkBatches(UnsafeRawBufferPointer(buffer))
         } catch {
-            buffer.deallocate()
+            buffers.give(whole)
             throw error
         }
         data = buffer
@@ -51,8 +64,11 @@ final class ArchivedSegment {
     }
 
     func release() {
-        data?.deallocate()
-        data = nil
+        loadLock.lock()
+        defer { loadLock.unlock() }
+        guard let data else { return }
+        buffers.give(UnsafeMutableRawBufferPointer(start: data.baseAddress, count: segmentSizeBytes))
+        self.data = nil
     }
 
     private func checkBatches(_ bytes: UnsafeRawBufferPointer) throws {
@@ -70,6 +86,32 @@ final class ArchivedSegment {
                 }
             }
         }
+    }
+}
+
+/// Decompression buffers of one segment's size, reused: a fresh 256 MiB buffer per archive costs
+/// more in zeroed pages than the decompression itself. At most `retainedMax` idle buffers are kept.
+final class ArchiveBufferPool: @unchecked Sendable {
+    let bufferSizeBytes: Int
+    static let retainedMax = 2
+    private var idle: [UnsafeMutableRawBufferPointer] = []
+    private let lock = NSLock()
+
+    init(bufferSizeBytes: Int) { self.bufferSizeBytes = bufferSizeBytes }
+
+    deinit { for buffer in idle { buffer.deallocate() } }
+
+    func take() -> UnsafeMutableRawBufferPointer {
+        lock.lock()
+        defer { lock.unlock() }
+        return idle.popLast() ?? .allocate(byteCount: bufferSizeBytes, alignment: 4096)
+    }
+
+    func give(_ buffer: UnsafeMutableRawBufferPointer) {
+        precondition(buffer.count == bufferSizeBytes)
+        lock.lock()
+        defer { lock.unlock() }
+        if idle.count < ArchiveBufferPool.retainedMax { idle.append(buffer) } else { buffer.deallocate() }
     }
 }
 
@@ -100,11 +142,13 @@ public final class ArchiveJob: @unchecked Sendable {
     let directoryPath: String
     let clusterId: UInt128
     let segmentSizeBytes: Int
+    let buffers: ArchiveBufferPool
     fileprivate var prepared: ArchivedSegment?
     fileprivate var archiveSizeBytes = 0
 
     init(file: MappedFile, position: Int, firstOp: UInt64, lastOp: UInt64, offsets: [UInt32], headers: [BatchHeader], dataEnd: Int,
-         previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64, path: String, directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int) {
+         previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64, path: String, directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int, buffers: ArchiveBufferPool) {
+        self.buffers = buffers
         self.file = file
         self.position = position
         self.firstOp = firstOp
@@ -131,7 +175,7 @@ public final class ArchiveJob: @unchecked Sendable {
             lastRecordTimestampNs: last.timestampNs + UInt64(max(Int(last.recordCount), 1) - 1))
         let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes,
                                               firstOp: firstOp, previousHeaderHash: previousHeaderHash, previousRecordTimestampNs: previousRecordTimestampNs)
-        let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes)
+        let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: buffers)
         let readBack = try archived.load()
         guard index.batchOffsets == offsets, memcmp(readBack.baseAddress!, data.baseAddress!, dataEnd) == 0 else {
             try? Syscall.unlink(path)
@@ -183,7 +227,7 @@ extension SegmentLog {
                 file: file, position: position, firstOp: UInt64(first + 1), lastOp: UInt64(last + 1), offsets: offsets, headers: headers,
                 dataEnd: Int(offsets[offsets.count - 1]) + lastHeader.batchSizeBytes, previousHeaderHash: previous.0,
                 previousRecordTimestampNs: previous.1, path: directoryPath + "/" + ArchiveFile.fileName(segmentIndex: position + 1),
-                directoryPath: directoryPath, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes))
+                directoryPath: directoryPath, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: archiveBuffers))
             previousHash = lastHeader.hash()
             previousTimestampNs = lastHeader.timestampNs + UInt64(max(Int(lastHeader.recordCount), 1) - 1)
         }
@@ -209,6 +253,15 @@ extension SegmentLog {
         for archive in archives where archive.header.firstOp <= lastOp && archive.header.lastOp >= firstOp {
             _ = try archive.load()
         }
+    }
+
+    /// Starts decompressing the archive that follows op `op` on another thread, so a replay that
+    /// reaches it finds it ready (decompression overlaps the applier). A failure is left for the
+    /// reader's own `loadArchives` to report.
+    public func prefetchArchive(after op: UInt64) {
+        guard op < archivedThroughOp else { return }
+        let archive = archives[Int(locations[Int(op)].segment)]
+        DispatchQueue.global().async { _ = try? archive.load() }
     }
 
     /// Frees the decompressed bytes of archived segments whose ops all lie at or before `op`.

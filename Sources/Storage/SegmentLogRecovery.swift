@@ -65,7 +65,7 @@ extension SegmentLog {
                     try Syscall.fsyncDirectory(directoryPath)
                 }
                 let position = archives.count
-                archives.append(ArchivedSegment(path: path, index: found, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes))
+                archives.append(ArchivedSegment(path: path, index: found, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: archiveBuffers))
                 for offset in found.batchOffsets { locations.append(BatchLocation(segment: UInt32(position), offset: offset)) }
                 lastOp = found.header.lastOp
                 lastHeaderHash = found.header.lastHeaderHash
