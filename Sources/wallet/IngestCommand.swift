@@ -19,6 +19,9 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "The data directory (made by 'wallet format'); or give --addresses.") var data: String?
     @OptionGroup var access: ClusterAccess
     @Option(help: "With --addresses: concurrent clients, one request in flight each.") var clients: Int = 4
+    @Option(name: .customLong("snapshot-interval-transfers"),
+            help: "Local node: after the ingest, snapshot and archive (as 'wallet compact') once this many transfers follow the newest snapshot (snapshot_interval_transfers; 0: never).")
+    var snapshotIntervalTransfers: Int = 10_000_000
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Argument(help: "Batch files or CSV files, ingested in order.") var files: [String]
 
@@ -35,9 +38,21 @@ struct IngestCommand: ParsableCommand {
             let node = try openNode(data: data, readOnly: false)
             let total = input.transfersCount + input.accountsCount
             let progress = Progress("ingest", total: total, unit: "records", quiet: json)
+            guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }
             let report = try node.ingest(input.submissions, progress: { progress.update($0) })
             progress.finish()
             printReport(report, json: json)
+            // The compactor's schedule for a local node: by transfers since the newest snapshot.
+            let newestSnapshotOp = try SnapshotFile.list(dataPath: data).last?.op ?? 0
+            let sinceSnapshot = LocalNode.recordCounts(node.log, from: newestSnapshotOp + 1).transfers
+            if snapshotIntervalTransfers > 0 && sinceSnapshot >= snapshotIntervalTransfers {
+                let startNs = monotonicNowNs()
+                let written = try node.compact()
+                if !json {
+                    print("  compacted (\(formatCount(sinceSnapshot)) transfers since the last snapshot): snapshot at op \(written.op), "
+                        + "\(written.archived.count) segments archived, \((monotonicNowNs() - startNs) / 1_000_000) ms")
+                }
+            }
         }
     }
 

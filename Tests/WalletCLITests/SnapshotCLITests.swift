@@ -3,6 +3,15 @@ import Foundation
 import TestSupport
 import XCTest
 
+/// The snapshots directory's files, oldest first (names only, as `wallet` writes them).
+private enum SnapshotFile {
+    static func list(_ data: String) throws -> [String] {
+        let directory = data + "/snapshots"
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".wsnap") }.sorted()
+    }
+}
+
 final class SnapshotCLITests: XCTestCase {
     private var sample: [String] {
         ["data/accounts.csv", "data/transfers.csv"].map { Wallet.repositoryRoot.appendingPathComponent($0).path }
@@ -38,6 +47,25 @@ final class SnapshotCLITests: XCTestCase {
         XCTAssertEqual(after.status, 0)
         XCTAssertEqual(after.stdout, before)
         XCTAssertTrue(after.stderr.contains("skipped"), after.stderr)
+    }
+
+    func testIngestCompactsOnItsSchedule() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path + "/data"
+        try Wallet.ok(["format", "--data", data])
+        // 176 transfers: under an interval of 200 nothing happens, then the second ingest crosses it.
+        let first = try Wallet.ok(["ingest", "--data", data, "--snapshot-interval-transfers", "200"] + sample)
+        XCTAssertFalse(first.stdout.contains("compacted"), first.stdout)
+        XCTAssertTrue(try SnapshotFile.list(data).isEmpty)
+        let second = try Wallet.ok(["ingest", "--data", data, "--snapshot-interval-transfers", "200", sample[1]])
+        XCTAssertTrue(second.stdout.contains("compacted (352 transfers since the last snapshot): snapshot at op 3"), second.stdout)
+        XCTAssertEqual(try SnapshotFile.list(data).count, 1)
+        // Counted from the newest snapshot: the next small ingest does not compact again.
+        let third = try Wallet.ok(["ingest", "--data", data, "--snapshot-interval-transfers", "200", sample[1]])
+        XCTAssertFalse(third.stdout.contains("compacted"), third.stdout)
+        XCTAssertEqual(try Wallet.json(try Wallet.ok(["verify", "--data", data, "--json"]))["ok"] as? Bool, true)
+        let bad = try Wallet.run(["ingest", "--data", data, "--snapshot-interval-transfers", "-1", sample[1]])
+        XCTAssertNotEqual(bad.status, 0)
     }
 
     func testCompactOnAnEmptyLogIsAClearError() throws {
