@@ -12,6 +12,9 @@ struct VerifyCommand: ParsableCommand {
 
     @Option(help: "The data directory.") var data: String
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(name: .customLong("with-current-rules"),
+          help: "Also re-check the past under this build's applier rules: every batch records the rules version that first applied it.")
+    var withCurrentRules = false
 
     func run() throws {
         try reportingErrors {
@@ -106,6 +109,21 @@ struct VerifyCommand: ParsableCommand {
             for (ledgerCode, totals) in ledger.totalsByLedger().sorted(by: { $0.key < $1.key }) where !totals.isBalanced {
                 problems.append("money not conserved in \(CurrencyCode.format(ledgerCode)): debits \(totals.debitsPosted) != credits \(totals.creditsPosted) (pending \(totals.debitsPending) vs \(totals.creditsPending))")
             }
+            var rulesReport = ""
+            if withCurrentRules {
+                let versions = rulesVersions(log)
+                rulesReport = ",\"rules_version_current\":\(Ledger.rulesVersion),\"rules_versions\":{"
+                    + versions.map { "\"\($0.version)\":{\"batches\":\($0.batches),\"first_op\":\($0.firstOp),\"last_op\":\($0.lastOp)}" }.joined(separator: ",")
+                    + "},\"rules_differences\":[]"
+                for found in versions where found.version != Ledger.rulesVersion {
+                    // This build carries one set of rules; a batch first applied under other rules
+                    // cannot be re-applied as it was, so its outcome under today's rules cannot be compared.
+                    problems.append("ops \(found.firstOp)...\(found.lastOp) (\(found.batches) batches) were first applied under rules version \(found.version); this build implements only version \(Ledger.rulesVersion), so their past outcomes cannot be re-checked")
+                }
+                if versions.allSatisfy({ $0.version == Ledger.rulesVersion }) {
+                    notes.append("every batch was first applied under the current rules (version \(Ledger.rulesVersion)): the replay above is the replay under the current rules, and no transfer's result or effect differs")
+                }
+            }
             let ok = problems.isEmpty
             // The replay's own speed (checksums were checked when the log opened); digests and
             // snapshot reads are in elapsed_ms.
@@ -118,7 +136,7 @@ struct VerifyCommand: ParsableCommand {
                 } ?? "null"
                 print("{\"ok\":\(ok),\"batches\":\(log.lastOp),\"notes\":\(notes.count),\"transfers\":\(replayedTransfers),\"transfers_per_s\":\(rate),\"elapsed_ms\":\(elapsedNs / 1_000_000),"
                     + "\"snapshots_checked\":\(snapshotsChecked),\"archives\":\(log.archivePaths.count),\"first_divergence\":\(firstDivergence),"
-                    + "\"checkpoint_op\":\(checkpoint?.op ?? 0),\"digest\":\"\(replayedDigest?.description ?? "")\",\"problems\":[\(escaped)]}")
+                    + "\"checkpoint_op\":\(checkpoint?.op ?? 0),\"digest\":\"\(replayedDigest?.description ?? "")\"\(rulesReport),\"problems\":[\(escaped)]}")
             } else {
                 print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers at \(formatCount(rate)) transfers/s (replay), \(snapshotsChecked) snapshots checked, \(log.archivePaths.count) archived segments replayed, \(elapsedNs / 1_000_000) ms in all")
                 if let digest = replayedDigest, let checkpoint { print("state digest at op \(checkpoint.op): \(digest)") }
@@ -132,6 +150,18 @@ struct VerifyCommand: ParsableCommand {
 }
 
 extension VerifyCommand {
+    /// The rules versions recorded in the batch headers, each with its batch count and op range.
+    func rulesVersions(_ log: SegmentLog) -> [(version: UInt32, batches: Int, firstOp: UInt64, lastOp: UInt64)] {
+        var found: [UInt32: (batches: Int, firstOp: UInt64, lastOp: UInt64)] = [:]
+        guard log.lastOp >= 1 else { return [] }
+        for op in 1...log.lastOp {
+            let version = log.header(op: op).rulesVersion
+            let seen = found[version]
+            found[version] = ((seen?.batches ?? 0) + 1, seen?.firstOp ?? op, op)
+        }
+        return found.sorted { $0.key < $1.key }.map { ($0.key, $0.value.batches, $0.value.firstOp, $0.value.lastOp) }
+    }
+
     /// The log itself is damaged (a checksum, a missing or reordered batch, a broken chain): report
     /// it the way a failed replay is reported, exit 2.
     func failBeforeReplay(_ problem: String, op: UInt64?) throws -> Never {
