@@ -1,4 +1,5 @@
 // Archived segments: a sealed segment's bytes lz4-compressed in checksummed chunks, still replayable.
+import CSupport
 import LedgerCore
 #if canImport(Glibc)
 import Glibc
@@ -93,6 +94,7 @@ public enum ArchiveFile {
         do {
             defer { Syscall.close(fd) }
             var offset = ArchiveHeader.sizeBytes
+            var writtenBack = 0
             try batchHeaders.withUnsafeBytes { headers in
                 try batchOffsets.withUnsafeBytes { offsets in
                     header.indexChecksum = Checksum.crc32c(offsets, continuing: Checksum.crc32c(headers))
@@ -116,6 +118,7 @@ public enum ArchiveFile {
                 try Syscall.pwriteAll(fd, temporaryPath, UnsafeRawBufferPointer(rebasing: buffer[0..<(ArchiveChunkHeader.sizeBytes + size)]), offset: offset)
                 offset += ArchiveChunkHeader.sizeBytes + size
                 header.chunkCount += 1
+                SnapshotFile.writeBackInSteps(fd: fd, offset: offset, writtenBack: &writtenBack)
                 start = end
             }
             header.fileSizeBytes = UInt64(offset)

@@ -1,4 +1,5 @@
 // Snapshots: the whole ledger state at an op, lz4-compressed in checksummed chunks, published atomically.
+import CSupport
 import LedgerCore
 #if canImport(Glibc)
 import Glibc
@@ -108,6 +109,7 @@ public enum SnapshotFile {
         let fd = try Syscall.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC)
         var offset = SnapshotHeader.sizeBytes
         var chunkCount: UInt32 = 0
+        var writtenBack = 0
         do {
             defer { Syscall.close(fd) }
             let compressed = UnsafeMutableRawBufferPointer.allocate(byteCount: SnapshotChunkHeader.sizeBytes + LZ4.compressBound(chunkBytesMax), alignment: 16)
@@ -132,6 +134,7 @@ public enum SnapshotFile {
                 try Syscall.pwriteAll(fd, temporaryPath, UnsafeRawBufferPointer(rebasing: compressed[0..<(SnapshotChunkHeader.sizeBytes + size)]), offset: offset)
                 offset += SnapshotChunkHeader.sizeBytes + size
                 chunkCount += 1
+                writeBackInSteps(fd: fd, offset: offset, writtenBack: &writtenBack)
             }
             var meta = ledger.snapshotMeta
             try withUnsafeBytes(of: &meta) { try writeChunk(section: SnapshotChunkHeader.metaSection, $0, compress: false) }
@@ -163,6 +166,17 @@ public enum SnapshotFile {
             try Syscall.fsyncDirectory(directory)
         }
         return (path, offset)
+    }
+
+    /// Bytes written before they are pushed to the disk (`write_back_step_bytes`).
+    public static let writeBackStepBytes = 8 << 20
+
+    /// Pushes what was written since the last step to the disk once a step's worth has gathered,
+    /// so the final fsync is short and the log's own fsyncs never queue behind hundreds of MiB.
+    static func writeBackInSteps(fd: Int32, offset: Int, writtenBack: inout Int) {
+        guard offset - writtenBack >= writeBackStepBytes else { return }
+        _ = wallet_write_back_range(fd, Int64(writtenBack), Int64(offset - writtenBack))
+        writtenBack = offset
     }
 
     /// Reads and checks a snapshot's header only.

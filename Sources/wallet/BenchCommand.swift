@@ -28,6 +28,9 @@ struct BenchCommand: ParsableCommand {
     var replicas: Int?
     @OptionGroup var access: ClusterAccess
     @Option(help: "Cluster bench: concurrent clients, one batch in flight each.") var clients: Int = 8
+    @Option(name: .customLong("snapshot-interval-transfers"),
+            help: "Cluster bench: the replicas' compactor schedule (snapshot_interval_transfers; 0: off), to measure what snapshots and archiving cost ingest.")
+    var snapshotIntervalTransfers: Int = 10_000_000
 
     func run() throws {
         try reportingErrors {

@@ -37,7 +37,8 @@ extension BenchCommand {
             let wallet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             let local = try LocalCluster(walletPath: wallet, root: dir + "/cluster", replicaCount: count, clusterId: 1, segmentSizeMib: 256)
             // Sized up front, as a production replica would be: no rehash pause inside the run.
-            local.startArguments = ["--accounts-capacity", String(accounts + 16), "--transfers-capacity", String(transfers + 16)]
+            local.startArguments = ["--accounts-capacity", String(accounts + 16), "--transfers-capacity", String(transfers + 16),
+                                    "--snapshot-interval-transfers", String(snapshotIntervalTransfers)]
             try local.startAll()
             cluster = local
             addresses = local.addresses

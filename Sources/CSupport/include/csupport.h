@@ -53,6 +53,14 @@ void *wallet_mremap_grow(void *address, size_t old_size, size_t new_size);
 /// first touch. Returns 0 if either setting was refused.
 int wallet_keep_large_allocations_on_heap(size_t mmap_threshold_bytes, size_t trim_threshold_bytes);
 
+/// Lowers the calling thread's CPU priority by `nice_increment` (Linux: per-thread nice). Returns 0 on success.
+int wallet_lower_thread_priority(int nice_increment);
+
+/// Writes back [offset, offset + length) of a file now and waits for it (sync_file_range), so a
+/// large file reaches the disk in small steps instead of one burst at its fsync. Returns 0 on
+/// success. Not a durability guarantee (no metadata, no disk cache flush): fsync still follows.
+int wallet_write_back_range(int fd, long long offset, long long length);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,6 @@
 // The compactor: a second applier on its own thread that follows committed batches and writes a
 // snapshot every `snapshot_interval_transfers`, so the replica thread never stops for one.
+import CSupport
 import Foundation
 import LedgerCore
 import Replica
@@ -14,6 +15,8 @@ import Storage
 /// state in memory and about one more core-second per 6M transfers. The batches it is handed are
 /// views into segment files, which stay mapped: committed batches are never truncated.
 final class Compactor: @unchecked Sendable {
+    /// How much lower the compactor's and archiver's CPU priority is than the replica thread's.
+    static let niceIncrement: Int32 = 10
     let dataPath: String
     let clusterId: UInt128
     let intervalTransfers: Int
@@ -72,6 +75,8 @@ final class Compactor: @unchecked Sendable {
     }
 
     private func run() {
+        // Behind the replica thread and the applier: a snapshot may take longer, a heartbeat may not.
+        _ = wallet_lower_thread_priority(Compactor.niceIncrement)
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
         defer { results.deallocate() }
         var transfersSinceSnapshot = 0

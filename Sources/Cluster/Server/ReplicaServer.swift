@@ -1,6 +1,7 @@
 // One replica process: the Raft core driven by a single thread, the segment log as its log, the
 // ledger as its state machine, and the NIO transport at the edge.
 import Consensus
+import CSupport
 import Foundation
 import LedgerCore
 import NIOCore
@@ -230,6 +231,7 @@ public final class ReplicaServer: @unchecked Sendable {
         archivingInFlight = true
         let inbox = self.inbox
         archiveQueue.async {
+            _ = wallet_lower_thread_priority(Compactor.niceIncrement)
             var done: [ArchiveJob] = []
             for job in jobs {
                 do {
