@@ -83,4 +83,35 @@ final class ReplicaSnapshotTests: XCTestCase {
             try replicaLog.loadArchives(from: 1, through: replicaLog.lastOp)
         }
     }
+
+    func testAFollowerThatMissedEverythingIsSentBatchesFromArchives() throws {
+        let directory = TemporaryDirectory()
+        let clusterId: UInt128 = 14
+        let cluster = try LocalCluster(walletPath: WalletBinary.path, root: directory.path, replicaCount: 3, clusterId: clusterId, segmentSizeMib: 4)
+        cluster.startArguments = ["--snapshot-interval-transfers", "30000"]
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let leader = try cluster.waitForLeader()
+        // One follower is down for the whole workload; the other two commit it, snapshot and archive.
+        let absent = (leader + 1) % 3
+        cluster.kill(absent)
+        var spec = WorkloadSpec(accounts: 100, transfers: 120_000)
+        spec.seed = 9
+        let workload = Workload(spec: spec)
+        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, clients: 2)
+        XCTAssertEqual(workload.accounts().withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: 8191)) }.failures, [])
+        XCTAssertEqual(workload.transfers().withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .transfers, records: $0, recordsPerRequest: 8191)) }.failures, [])
+        let deadline = Date(timeIntervalSinceNow: 20)
+        func archived(_ replica: Int) -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: cluster.dataPath(replica) + "/log")) ?? []).filter { $0.hasSuffix(".wlza") }.count
+        }
+        while archived(leader) == 0 && Date() < deadline { usleep(100_000) }
+        XCTAssertGreaterThan(archived(leader), 0, "the leader archived sealed segments")
+
+        // Back up with an empty log: the leader sends it everything, the first batches from archives.
+        try cluster.start(absent)
+        let statuses = try cluster.waitUntilConverged()
+        XCTAssertEqual(Set(statuses.map(\.digest)).count, 1)
+        XCTAssertEqual(statuses.first { $0.replica == absent }?.transfersCount, 120_000)
+    }
 }

@@ -413,10 +413,18 @@ public final class ReplicaServer: @unchecked Sendable {
     }
 
     private func send(_ messages: [Message<LogEntryPayload>]) {
+        var lowestArchivedOpSent = UInt64.max
+        let archivedThrough = log.archivedThroughOp
         for message in messages {
-            let frame = RaftMessageCodec.encode(message, clusterId: clusterId) { log.batch(op: $0).bytes }
+            let frame = RaftMessageCodec.encode(message, clusterId: clusterId) { op in
+                if op <= archivedThrough { lowestArchivedOpSent = min(lowestArchivedOpSent, op) }
+                return log.batch(op: op).bytes
+            }
             transport.send(to: message.to, frame)
         }
+        // A follower far behind is sent batches from archives, decompressed on demand; frames
+        // copy what they send, so archives wholly before the lowest op still being sent are freed.
+        if lowestArchivedOpSent != .max && lowestArchivedOpSent > 1 { log.releaseArchives(through: lowestArchivedOpSent - 1) }
     }
 
     private func persist(index: UInt64, entry: Entry<LogEntryPayload>) throws {
