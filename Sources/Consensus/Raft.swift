@@ -40,6 +40,7 @@ public final class Raft<Payload: Sendable> {
     var messages: [Message<Payload>] = []
     var persistedHardState: HardState
     var pendingTruncateAfter: UInt64?
+    var pendingSnapshot: SnapshotToInstall?
     var unstableFromIndex: UInt64
     var readStates: [ReadState] = []
     var pendingReads: [PendingRead] = []
@@ -50,8 +51,11 @@ public final class Raft<Payload: Sendable> {
     ///   - seed: seeds the election timeouts; give each replica its own.
     ///   - appliedIndex: entries up to here are known committed and already applied by the shell
     ///     (it restored a snapshot taken there): they are not handed out to apply again.
+    ///   - snapshotIndex, snapshotTerm: where `entries` start after, when the log was compacted
+    ///     (the shell holds a snapshot at least that far).
     public init(id: Int, config: RaftConfig, seed: UInt64, noopPayload: Payload,
-                hardState: HardState = HardState(), entries: [Entry<Payload>] = [], appliedIndex: UInt64 = 0) {
+                hardState: HardState = HardState(), entries: [Entry<Payload>] = [], appliedIndex: UInt64 = 0,
+                snapshotIndex: UInt64 = 0, snapshotTerm: UInt64 = 0) {
         config.validate()
         precondition(id >= 0 && id < config.replicaCount)
         self.id = id
@@ -62,8 +66,9 @@ public final class Raft<Payload: Sendable> {
         votedFor = hardState.votedFor
         votingFloor = (hardState.votingFloorIndex, hardState.votingFloorTerm)
         persistedHardState = hardState
-        log = RaftLog(restored: entries)
+        log = RaftLog(restored: entries, snapshotIndex: snapshotIndex, snapshotTerm: snapshotTerm)
         precondition(appliedIndex <= log.lastIndex, "a snapshot past the log's end")
+        precondition(appliedIndex >= snapshotIndex, "entries compacted into a snapshot are applied")
         commitIndex = appliedIndex
         self.appliedIndex = appliedIndex
         unstableFromIndex = log.lastIndex + 1
@@ -71,6 +76,15 @@ public final class Raft<Payload: Sendable> {
     }
 
     public var lastIndex: UInt64 { log.lastIndex }
+    /// The last index compacted into a snapshot (0: none); entries up to it are gone.
+    public var snapshotIndex: UInt64 { log.snapshotIndex }
+
+    /// The shell took a snapshot of the applied state at `index`: the core drops the entries up to
+    /// it, and a follower that needs them gets the snapshot instead (`installSnapshot`).
+    public func compactLog(through index: UInt64) {
+        precondition(index <= appliedIndex, "only applied entries can be compacted into a snapshot")
+        log.compact(through: index)
+    }
     public var stableIndex: UInt64 { log.stableIndex }
     public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
     public func entry(at index: UInt64) -> Entry<Payload> { log.entry(at: index) }
@@ -100,7 +114,10 @@ public final class Raft<Payload: Sendable> {
         precondition(message.to == id, "message for replica \(message.to) delivered to \(id)")
         if message.term > term && !isPreVoteTraffic(message) {
             let isLeaderMessage: Bool
-            if case .appendEntries = message.body { isLeaderMessage = true } else { isLeaderMessage = false }
+            switch message.body {
+            case .appendEntries, .installSnapshot: isLeaderMessage = true
+            default: isLeaderMessage = false
+            }
             becomeFollower(term: message.term, leader: isLeaderMessage ? message.from : nil)
         }
         switch message.body {
@@ -117,6 +134,8 @@ public final class Raft<Payload: Sendable> {
                                 leaderCommit: commitIndex, readContext: readContext)
         case .appendEntriesResponse(let success, let matchIndex, let hintIndex, let readContext):
             handleAppendEntriesResponse(message, success: success, matchIndex: matchIndex, hintIndex: hintIndex, readContext: readContext)
+        case .installSnapshot(let index, let snapshotTerm):
+            handleInstallSnapshot(message, index: index, snapshotTerm: snapshotTerm)
         }
     }
 
@@ -135,13 +154,15 @@ public final class Raft<Payload: Sendable> {
     }
 
     public var hasReady: Bool {
-        hardState != persistedHardState || pendingTruncateAfter != nil
+        pendingSnapshot != nil || hardState != persistedHardState || pendingTruncateAfter != nil
             || unstableFromIndex <= log.lastIndex || !messages.isEmpty || appliedIndex < commitIndex || !readStates.isEmpty
     }
 
     /// Collects what the shell must do now; see `Ready` for the order it must follow.
     public func ready() -> Ready<Payload> {
         var ready = Ready<Payload>()
+        ready.snapshot = pendingSnapshot
+        pendingSnapshot = nil
         let hardState = self.hardState
         if hardState != persistedHardState {
             ready.hardState = hardState

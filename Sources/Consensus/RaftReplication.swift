@@ -42,6 +42,15 @@ extension Raft {
 
     /// Sends entries from the follower's `nextIndex`, up to the pipeline limit (one while probing).
     func sendAppends(to peer: Int) {
+        if progress[peer].nextIndex <= log.snapshotIndex {
+            // What the follower needs next was compacted: it gets the snapshot, one at a time.
+            guard progress[peer].inflightLastIndexes.isEmpty else { return }
+            send(peer, .installSnapshot(index: log.snapshotIndex, snapshotTerm: log.snapshotTerm))
+            progress[peer].nextIndex = log.snapshotIndex + 1
+            progress[peer].inflightLastIndexes.append(log.snapshotIndex)
+            progress[peer].isProbing = true
+            return
+        }
         let limit = progress[peer].isProbing ? 1 : config.pipelineMessagesMax
         while progress[peer].inflightLastIndexes.count < limit && progress[peer].nextIndex <= log.lastIndex {
             let next = progress[peer].nextIndex
@@ -64,6 +73,22 @@ extension Raft {
         precondition(role != .leader || leaderId != id, "two leaders in term \(term)")
         if role != .follower || leaderId != message.from { becomeFollower(term: message.term, leader: message.from) }
         resetElectionTimeout()
+        var previousIndex = previousIndex
+        var previousTerm = previousTerm
+        var entries = entries
+        if previousIndex < log.snapshotIndex {
+            // Entries up to our snapshot are committed, so they match the leader's: skip them.
+            let covered = Int(min(UInt64(entries.count), log.snapshotIndex - previousIndex))
+            if covered < entries.count || previousIndex + UInt64(covered) == log.snapshotIndex {
+                entries.removeFirst(covered)
+                previousIndex = log.snapshotIndex
+                previousTerm = log.snapshotTerm
+            } else {
+                let matched = previousIndex + UInt64(entries.count)
+                send(message.from, .appendEntriesResponse(success: true, matchIndex: matched, hintIndex: 0, readContext: readContext))
+                return
+            }
+        }
         guard previousIndex <= log.lastIndex else {
             send(message.from, .appendEntriesResponse(success: false, matchIndex: 0, hintIndex: log.lastIndex + 1, readContext: readContext))
             return
@@ -115,6 +140,34 @@ extension Raft {
             progress[peer].isProbing = true
         }
         sendAppends(to: peer)
+    }
+
+    /// A leader's snapshot for a follower whose log it can no longer repair entry by entry.
+    func handleInstallSnapshot(_ message: Message<Payload>, index: UInt64, snapshotTerm: UInt64) {
+        if message.term < term {
+            send(message.from, .appendEntriesResponse(success: false, matchIndex: 0, hintIndex: 0, readContext: 0))
+            return
+        }
+        precondition(role != .leader || leaderId != id, "two leaders in term \(term)")
+        if role != .follower || leaderId != message.from { becomeFollower(term: message.term, leader: message.from) }
+        resetElectionTimeout()
+        if index <= commitIndex {
+            // Already have it all (committed entries match the leader's): nothing to install.
+            send(message.from, .appendEntriesResponse(success: true, matchIndex: index, hintIndex: 0, readContext: 0))
+            return
+        }
+        // The stored log may stay only if it is stored, untouched, through the snapshot's entry.
+        let storedThroughIndex = pendingTruncateAfter == nil && log.stableIndex >= index
+        let kept = log.installSnapshot(index: index, term: snapshotTerm, keepIfMatching: storedThroughIndex)
+        pendingSnapshot = SnapshotToInstall(index: index, term: snapshotTerm, keepsLogAfterIndex: kept)
+        if !kept {
+            // The snapshot replaces the whole stored log: no truncation or older entry is pending.
+            pendingTruncateAfter = nil
+            unstableFromIndex = index + 1
+        }
+        commitIndex = index
+        appliedIndex = index
+        send(message.from, .appendEntriesResponse(success: true, matchIndex: index, hintIndex: 0, readContext: 0))
     }
 
     /// The commit rule: the highest index a majority holds durably, if its entry is of this term.

@@ -82,6 +82,19 @@ public enum MessageBody<Payload: Sendable>: Sendable {
     /// `matchIndex` on success: the follower durably holds everything up to it that matches the
     /// leader. On failure, `hintIndex`: the leader should retry from at most this index.
     case appendEntriesResponse(success: Bool, matchIndex: UInt64, hintIndex: UInt64, readContext: UInt64)
+    /// The leader has compacted the entries this follower needs: "take my snapshot at (`index`,
+    /// `snapshotTerm`)". The shell carries the snapshot's bytes alongside. Answered with an
+    /// `appendEntriesResponse` whose match index is `index` once the snapshot is durable.
+    case installSnapshot(index: UInt64, snapshotTerm: UInt64)
+}
+
+/// A leader's snapshot the shell must install (Ready step 1, before anything else in it).
+public struct SnapshotToInstall: Equatable, Sendable {
+    public var index: UInt64
+    public var term: UInt64
+    /// Whether the stored log after `index` stays (it held the snapshot's own entry, so it matches
+    /// the leader up to there); otherwise every stored entry is discarded.
+    public var keepsLogAfterIndex: Bool
 }
 
 /// A linearizable read that may now be served: once the local replica has applied `index`.
@@ -92,14 +105,17 @@ public struct ReadState: Equatable, Sendable {
 
 /// Everything the shell must do after a step or tick, in this order:
 ///
-/// 1. truncate the log after `truncateAfterIndex` (if set), then append `entriesToPersist`, and
-///    persist `hardState` (if set) — durably (fsync) before step 2;
+/// 1. install `snapshot` (if set: durably, as the state after its index, dropping the stored log
+///    unless it keeps the log after the index), truncate the log after `truncateAfterIndex` (if
+///    set), then append `entriesToPersist`, and persist `hardState` (if set) — durably (fsync)
+///    before step 2;
 /// 2. send `messages`;
 /// 3. apply `committedEntries` in order;
 /// 4. call `advance(_:)` with this `Ready`, and only then step or tick the core again.
 ///
 /// Sending only after persisting is what makes a vote or an acknowledgement a promise.
 public struct Ready<Payload: Sendable>: Sendable {
+    public var snapshot: SnapshotToInstall?
     public var hardState: HardState?
     public var truncateAfterIndex: UInt64?
     /// `(index, entry)` in increasing index order, contiguous.
@@ -117,7 +133,7 @@ public struct Ready<Payload: Sendable>: Sendable {
     }
 
     public var isEmpty: Bool {
-        hardState == nil && truncateAfterIndex == nil && entriesToPersist.isEmpty && messages.isEmpty
+        snapshot == nil && hardState == nil && truncateAfterIndex == nil && entriesToPersist.isEmpty && messages.isEmpty
             && committedEntries.isEmpty && readStates.isEmpty
     }
 }

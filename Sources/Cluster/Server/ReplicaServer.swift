@@ -369,6 +369,9 @@ public final class ReplicaServer: @unchecked Sendable {
     /// Carries out `ready`; returns what to `advance` the core with (without the entries still
     /// waiting for a background fsync).
     private func carryOut(_ ready: Ready<LogEntryPayload>) throws -> Ready<LogEntryPayload> {
+        // The codec refuses install_snapshot frames and this runtime never compacts the core's
+        // log, so the core can never ask for a snapshot install here.
+        precondition(ready.snapshot == nil, "install snapshot is not carried by the replica runtime yet")
         // A leader appends, sends, and fsyncs in the background (Raft thesis §10.2.1): the core
         // counts the leader's own entries only once `.synced` reports them durable, so its disk
         // and its followers' work in parallel, and this thread keeps taking acknowledgements.

@@ -66,6 +66,10 @@ public enum RaftMessageCodec {
             frame.write(matchIndex)
             frame.write(hintIndex)
             frame.write(readContext)
+        case .installSnapshot:
+            // Replicas never compact their Raft log yet (the segment log keeps every batch, as
+            // archives), so no leader here sends a snapshot; the decoder refuses the kind too.
+            preconditionFailure("install_snapshot is not carried by the replica runtime yet")
         }
         return frame.seal()
     }
