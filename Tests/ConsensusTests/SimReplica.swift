@@ -16,12 +16,43 @@ struct SimBatch: Sendable, Equatable {
     static let noop = SimBatch(id: 0, transfers: [])
 }
 
-/// What survives a crash.
+/// A snapshot on a simulated disk: the ledger state after `index` (a copy, as the real snapshot
+/// file restores it: every table byte for byte).
+struct SimSnapshot {
+    var index: UInt64 = 0
+    var term: UInt64 = 0
+    var ledger: Ledger?
+}
+
+/// What survives a crash: the hard state, the newest snapshot, and the log after it.
 struct SimDisk {
     var hardState = HardState()
+    var snapshot = SimSnapshot()
+    /// The entries after `snapshot.index`.
     var entries: [Entry<SimBatch>] = []
-    /// Positions (0-based) of stored entries whose checksum no longer matches.
+    /// Positions (0-based, in `entries`) of stored entries whose checksum no longer matches.
     var corrupted: Set<Int> = []
+
+    var lastIndex: UInt64 { snapshot.index + UInt64(entries.count) }
+    var lastTerm: UInt64 { entries.last?.term ?? snapshot.term }
+
+    func term(at index: UInt64) -> UInt64? {
+        index == snapshot.index ? snapshot.term : entry(at: index)?.term
+    }
+
+    func entry(at index: UInt64) -> Entry<SimBatch>? {
+        guard index > snapshot.index, index <= lastIndex else { return nil }
+        return entries[Int(index - snapshot.index - 1)]
+    }
+}
+
+extension Ledger {
+    /// A byte-for-byte copy through the snapshot sections (what a snapshot file holds).
+    func copied() -> Ledger {
+        let copy = Ledger(restoring: snapshotMeta, spareTransfers: 64)
+        for section in StateSection.allCases { copy.sectionDestination(section).copyMemory(from: sectionBytes(section)) }
+        return copy
+    }
 }
 
 final class SimReplica {
@@ -32,8 +63,14 @@ final class SimReplica {
     var ledger: Ledger
     var isUp = true
     var restarts = 0
-    /// (index, batch id) of every entry applied since the last restart.
+    /// (index, batch id) of every entry applied since the last restart or snapshot install.
     var applied: [(index: UInt64, batchId: UInt64)] = []
+    /// The index the state machine started from (a snapshot's, or 0).
+    var appliedBase: UInt64 = 0
+    /// Compact the log once this many applied entries follow the snapshot (0: never).
+    var compactionIntervalEntries = 0
+    /// Snapshots installed from a leader, for the statistics.
+    var installs = 0
 
     static let accounts = 8
 
@@ -60,19 +97,45 @@ final class SimReplica {
     }
 
     func restart(seed: UInt64) {
-        raft = Raft(id: id, config: config, seed: seed, noopPayload: .noop, hardState: disk.hardState, entries: disk.entries)
-        ledger = SimReplica.freshLedger()
+        let snapshot = disk.snapshot
+        raft = Raft(id: id, config: config, seed: seed, noopPayload: .noop, hardState: disk.hardState, entries: disk.entries,
+                    appliedIndex: snapshot.index, snapshotIndex: snapshot.index, snapshotTerm: snapshot.term)
+        ledger = snapshot.ledger?.copied() ?? SimReplica.freshLedger()
         applied = []
+        appliedBase = snapshot.index
         isUp = true
         restarts += 1
     }
 
     /// Carries out one `Ready`. With `crashAfterEntries` set, the process dies after persisting
     /// that many of the new entries: the rest of the cycle never happens.
-    func process(_ ready: Ready<SimBatch>, crashAfterEntries: Int? = nil, persistHardStateBeforeCrash: Bool = true) -> [Message<SimBatch>]? {
+    /// `snapshots` are the states at committed indexes (the same on every replica, which the
+    /// checkers verify): what a leader's snapshot message would carry.
+    func process(_ ready: Ready<SimBatch>, snapshots: [UInt64: SimSnapshot], crashAfterEntries: Int? = nil,
+                 persistHardStateBeforeCrash: Bool = true, installBeforeCrash: Bool = true) -> [Message<SimBatch>]? {
+        if let snapshot = ready.snapshot {
+            // A crash during the transfer: the snapshot never became durable.
+            if crashAfterEntries != nil && !installBeforeCrash {
+                crash()
+                return nil
+            }
+            guard let state = snapshots[snapshot.index], state.term == snapshot.term else {
+                preconditionFailure("no committed state recorded at index \(snapshot.index)")
+            }
+            let kept = snapshot.keepsLogAfterIndex ? Array(disk.entries.dropFirst(Int(snapshot.index - disk.snapshot.index))) : []
+            disk.corrupted = snapshot.keepsLogAfterIndex
+                ? Set(disk.corrupted.compactMap { $0 >= Int(snapshot.index - disk.snapshot.index) ? $0 - Int(snapshot.index - disk.snapshot.index) : nil }) : []
+            disk.snapshot = SimSnapshot(index: snapshot.index, term: snapshot.term, ledger: state.ledger!.copied())
+            disk.entries = kept
+            ledger = state.ledger!.copied()
+            applied = []
+            appliedBase = snapshot.index
+            installs += 1
+        }
         if let truncate = ready.truncateAfterIndex {
-            disk.entries.removeLast(disk.entries.count - Int(truncate))
-            disk.corrupted = disk.corrupted.filter { $0 < Int(truncate) }
+            let keep = Int(truncate - disk.snapshot.index)
+            disk.entries.removeLast(disk.entries.count - keep)
+            disk.corrupted = disk.corrupted.filter { $0 < keep }
         }
         if let crashAfter = crashAfterEntries {
             for (index, entry) in ready.entriesToPersist.prefix(crashAfter) { persist(index: index, entry: entry) }
@@ -87,13 +150,30 @@ final class SimReplica {
         return ready.messages
     }
 
+    /// Takes a snapshot of the applied state and drops the log before it, once the interval is
+    /// reached: atomically on the simulated disk (snapshot first, then the prefix goes).
+    /// Returns the snapshot taken, for the simulator's record of committed states.
+    func compactIfDue() -> SimSnapshot? {
+        guard compactionIntervalEntries > 0, raft.appliedIndex >= disk.snapshot.index + UInt64(compactionIntervalEntries) else { return nil }
+        let index = raft.appliedIndex
+        // Only what is stored durably can be dropped; an applied entry is always stored here.
+        guard index <= disk.lastIndex, let term = raft.term(at: index) else { return nil }
+        let snapshot = SimSnapshot(index: index, term: term, ledger: ledger.copied())
+        let dropped = Int(index - disk.snapshot.index)
+        disk.entries.removeFirst(dropped)
+        disk.corrupted = Set(disk.corrupted.compactMap { $0 >= dropped ? $0 - dropped : nil })
+        disk.snapshot = snapshot
+        raft.compactLog(through: index)
+        return snapshot
+    }
+
     private func persist(index: UInt64, entry: Entry<SimBatch>) {
-        precondition(Int(index) == disk.entries.count + 1, "entries are persisted contiguously")
+        precondition(index == disk.lastIndex + 1, "entries are persisted contiguously")
         disk.entries.append(entry)
     }
 
     private func apply(index: UInt64, batch: SimBatch) {
-        precondition(applied.last.map { $0.index + 1 == index } ?? (index == 1), "entries are applied in order, once")
+        precondition(applied.last.map { $0.index + 1 == index } ?? (index == appliedBase + 1), "entries are applied in order, once")
         applied.append((index, batch.id))
         guard !batch.transfers.isEmpty else { return }
         var results = [UInt8](repeating: 0, count: batch.transfers.count)
@@ -115,17 +195,16 @@ extension SimReplica {
     var isUnrepaired: Bool {
         let floor = disk.hardState
         guard floor.votingFloorIndex > 0 else { return false }
-        let lastTerm = disk.entries.last?.term ?? 0
-        return !(lastTerm > floor.votingFloorTerm || (lastTerm == floor.votingFloorTerm && UInt64(disk.entries.count) >= floor.votingFloorIndex))
+        let lastTerm = disk.lastTerm
+        return !(lastTerm > floor.votingFloorTerm || (lastTerm == floor.votingFloorTerm && disk.lastIndex >= floor.votingFloorIndex))
     }
 
     /// Restart after finding damage: the damaged entry and everything after it are discarded (never
     /// applied), and the voting floor remembers how far the log reached; a leader repairs the rest.
     func restartDiscardingDamage(seed: UInt64) {
         if let first = disk.corrupted.min(), first < disk.entries.count {
-            let last = disk.entries.count
-            disk.hardState = disk.hardState.discardingSuffix(lastIndex: UInt64(last), lastTerm: disk.entries[last - 1].term)
-            disk.entries.removeLast(last - first)
+            disk.hardState = disk.hardState.discardingSuffix(lastIndex: disk.lastIndex, lastTerm: disk.lastTerm)
+            disk.entries.removeLast(disk.entries.count - first)
         }
         disk.corrupted.removeAll()
         restart(seed: seed)

@@ -25,6 +25,12 @@ struct SimulationOptions {
     var partitionProbabilityPerTick = 0.004
     var proposeProbabilityPerTick = 0.3
     var corruptionProbabilityPerCrash = 0.3
+    /// Per replica, compaction after this many applied entries is drawn from 5...this, or never
+    /// (a third of the replicas): leaders then hold only part of the log, and followers that fall
+    /// behind it get a snapshot.
+    var compactionIntervalEntriesMax = 60
+    /// Chance that a crash hits while a received snapshot is being installed.
+    var crashDuringInstallProbability = 0.15
     /// The command that replays this run, printed with any failure.
     var replayCommand = ""
 }
@@ -48,7 +54,10 @@ final class Simulator {
     var partitionHealsAtTick: Int?
     /// Off once the faulty period ends: no more crashes, partitions, drops or duplicates.
     var faultsEnabled = true
-    var statistics = (elections: 0, crashes: 0, partitions: 0, commits: 0, corruptions: 0)
+    var statistics = (elections: 0, crashes: 0, partitions: 0, commits: 0, corruptions: 0, compactions: 0, installs: 0, crashesDuringInstall: 0)
+    /// The state after each index some replica compacted at: what a leader's snapshot carries
+    /// (the same on every replica, which `checkApplied` and `checkInstalled` verify).
+    var snapshots: [UInt64: SimSnapshot] = [:]
 
     init(seed: UInt64, options: SimulationOptions = SimulationOptions()) {
         self.seed = seed
@@ -56,6 +65,9 @@ final class Simulator {
         random = SplitMix64(seed: seed)
         config = RaftConfig(replicaCount: options.replicaCount)
         replicas = (0..<options.replicaCount).map { SimReplica(id: $0, config: config, seed: seed &* 31 &+ UInt64($0)) }
+        for replica in replicas where options.compactionIntervalEntriesMax >= 5 && random.below(3) != 0 {
+            replica.compactionIntervalEntries = 5 + random.below(options.compactionIntervalEntriesMax - 4)
+        }
         network.dropProbability = 0.02 + random.unit() * 0.1
         network.duplicateProbability = random.unit() * 0.05
         network.delayTicksMax = 1 + random.below(4)
@@ -172,17 +184,34 @@ final class Simulator {
     private func drain(_ replica: SimReplica) throws {
         while replica.isUp && replica.raft.hasReady {
             let ready = replica.raft.ready()
-            let entriesBefore = replica.disk.entries.count
+            let lastIndexBefore = replica.disk.lastIndex
+            // A crash while installing a leader's snapshot: before or after it became durable.
+            if faultsEnabled, ready.snapshot != nil, random.unit() < options.crashDuringInstallProbability {
+                _ = replica.process(ready, snapshots: snapshots, crashAfterEntries: 0, installBeforeCrash: random.below(2) == 0)
+                statistics.crashes += 1
+                statistics.crashesDuringInstall += 1
+                return
+            }
             // A rare crash in the middle of persisting: a torn write of this cycle's entries.
             if faultsEnabled && !ready.entriesToPersist.isEmpty && random.unit() < options.crashProbabilityPerTick / 4 {
-                _ = replica.process(ready, crashAfterEntries: random.below(ready.entriesToPersist.count + 1),
+                _ = replica.process(ready, snapshots: snapshots, crashAfterEntries: random.below(ready.entriesToPersist.count + 1),
                                     persistHardStateBeforeCrash: random.below(2) == 0)
                 statistics.crashes += 1
                 return
             }
-            guard let messages = replica.process(ready) else { return }
-            try checkNewEntries(replica, from: min(entriesBefore, Int(ready.truncateAfterIndex ?? UInt64(entriesBefore))))
+            guard let messages = replica.process(ready, snapshots: snapshots) else { return }
+            if let installed = ready.snapshot {
+                statistics.installs += 1
+                try checkInstalled(replica, at: installed.index)
+            }
+            let firstNew = ready.snapshot != nil ? replica.disk.snapshot.index + 1 : min(lastIndexBefore, ready.truncateAfterIndex ?? lastIndexBefore) + 1
+            try checkNewEntries(replica, fromIndex: firstNew)
             try checkApplied(replica, ready.committedEntries.map(\.index))
+            recordCommitted(replica)
+            if let snapshot = replica.compactIfDue() {
+                statistics.compactions += 1
+                try record(snapshot, from: replica)
+            }
             for message in messages { network.send(message, now: tick, random: &random) }
         }
     }

@@ -14,7 +14,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testClusterOfThreeSurvivesFaults() {
-        var totals = (elections: 0, crashes: 0, partitions: 0, commits: 0, corruptions: 0)
+        var totals = (elections: 0, crashes: 0, partitions: 0, commits: 0, corruptions: 0, compactions: 0, installs: 0, crashesDuringInstall: 0)
         for seed in seeds {
             var options = SimulationOptions()
             options.replayCommand = "SIM_SEED=\(seed) swift test --filter ConsensusTests.SimulatorTests/testClusterOfThreeSurvivesFaults"
@@ -30,13 +30,19 @@ final class SimulatorTests: XCTestCase {
             totals.partitions += simulator.statistics.partitions
             totals.commits += simulator.statistics.commits
             totals.corruptions += simulator.statistics.corruptions
+            totals.compactions += simulator.statistics.compactions
+            totals.installs += simulator.statistics.installs
+            totals.crashesDuringInstall += simulator.statistics.crashesDuringInstall
         }
-        print("simulator: \(seeds.count) seeds, \(totals.elections) elections, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.corruptions) damaged batches, \(totals.commits) committed entries")
+        print("simulator: \(seeds.count) seeds, \(totals.elections) elections, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.corruptions) damaged batches, \(totals.commits) committed entries, \(totals.compactions) log compactions, \(totals.installs) snapshots installed, \(totals.crashesDuringInstall) crashes during an install")
         // The runs must exercise the faults they claim to survive.
         XCTAssertGreaterThan(totals.crashes, seeds.count / 2)
         XCTAssertGreaterThan(totals.elections, seeds.count)
         XCTAssertGreaterThan(totals.commits, seeds.count * 50)
         XCTAssertGreaterThan(totals.corruptions, seeds.count / 4)
+        XCTAssertGreaterThan(totals.compactions, seeds.count)
+        XCTAssertGreaterThan(totals.installs, seeds.count / 10, "followers fell behind compacted logs and got snapshots")
+        XCTAssertGreaterThan(totals.crashesDuringInstall, 0)
     }
 
     func testClusterOfFiveSurvivesFaults() {
