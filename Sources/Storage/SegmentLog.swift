@@ -17,6 +17,14 @@ public struct LogCorruption: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// The log is open for writing in another process (or another writer in this one).
+public struct LogInUse: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public var description: String {
+        "the log \(path) is open for writing by another process (a running replica, ingest or compact): stop it first, or use a read-only command (verify, balance, history, status)"
+    }
+}
+
 /// A torn tail found and cut by recovery: the last batches of an interrupted write.
 public struct TailTruncation: Equatable, Sendable, CustomStringConvertible {
     public let segmentPath: String
@@ -77,6 +85,8 @@ public final class SegmentLog {
     var writeOffset = 0
     var syncTakenOffset = 0
     var durableOffset = 0
+    /// The open `writer.lock` file holding an exclusive lock while this log is open for writing.
+    private var writerLockFd: Int32 = -1
 
     public init(directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int, readOnly: Bool = false) throws {
         precondition(segmentSizeBytes >= Limits.segmentSizeBytesMin && segmentSizeBytes <= Limits.segmentSizeBytesMax)
@@ -86,8 +96,43 @@ public final class SegmentLog {
         self.segmentSizeBytes = segmentSizeBytes
         isReadOnly = readOnly
         lastHeaderHash = Hash256.genesis(clusterId: clusterId)
-        if !readOnly { try Syscall.mkdir(directoryPath) }
-        try recover()
+        if !readOnly {
+            try Syscall.mkdir(directoryPath)
+            writerLockFd = try SegmentLog.lockForWriting(directoryPath)
+        }
+        do {
+            try recover()
+        } catch {
+            if writerLockFd >= 0 { Syscall.close(writerLockFd) }
+            throw error
+        }
+    }
+
+    deinit { releaseWriterLock() }
+
+    /// Done writing: releases the writer lock so another process (or a new `SegmentLog`) may
+    /// write. Reading stays possible; appending does not.
+    public func releaseWriterLock() {
+        if writerLockFd >= 0 { Syscall.close(writerLockFd) }
+        writerLockFd = -1
+    }
+
+    /// One writer per log: a second process (a `wallet compact` or `ingest` next to a running
+    /// replica, say) would append, cut tails or archive under the first one's feet. The lock is
+    /// an `flock` on `writer.lock`, released by the kernel when the process dies, so a crash never
+    /// leaves a stale lock behind. Readers (`verify`, `balance`, `history`) take no lock.
+    static func lockForWriting(_ directoryPath: String) throws -> Int32 {
+        let path = directoryPath + "/writer.lock"
+        let fd = try Syscall.open(path, O_RDWR | O_CREAT)
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let error = errno
+            Syscall.close(fd)
+            if error == EWOULDBLOCK {
+                throw LogInUse(path: directoryPath)
+            }
+            throw IOError(operation: "flock", path: path, errno: error)
+        }
+        return fd
     }
 
     public var firstOp: UInt64 { 1 }
@@ -152,6 +197,7 @@ public final class SegmentLog {
     @discardableResult
     public func append(_ batch: BatchView) throws -> BatchView {
         precondition(!isReadOnly)
+        precondition(writerLockFd >= 0, "the writer lock was released: this log no longer writes")
         let header = batch.header
         precondition(header.op == lastOp + 1, "ops are contiguous: expected \(lastOp + 1), got \(header.op)")
         precondition(header.previousHeaderHash == lastHeaderHash, "the batch does not chain to the log's last header")

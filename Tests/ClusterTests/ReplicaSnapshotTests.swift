@@ -29,7 +29,10 @@ final class ReplicaSnapshotTests: XCTestCase {
         // Every replica's compactor snapshots after the same committed batches: same ops, same digests.
         var statuses = try cluster.waitUntilConverged()
         let deadline = Date(timeIntervalSinceNow: 20)
-        while Set(statuses.map(\.snapshotOp)).count != 1 && Date() < deadline {
+        // 150,000 transfers every 40,000: three snapshots each, of which two are kept. The
+        // compactors run behind the replicas (at a lower priority): wait for them to finish.
+        func snapshotFiles(_ replica: Int) -> Int { (try? SnapshotFile.list(dataPath: cluster.dataPath(replica)).count) ?? 0 }
+        while (Set(statuses.map(\.snapshotOp)).count != 1 || (0..<3).contains { snapshotFiles($0) < 2 }) && Date() < deadline {
             usleep(100_000)
             statuses = try cluster.waitUntilConverged()
         }

@@ -48,6 +48,7 @@ final class ArchiveTests: XCTestCase {
         for report in reports { XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path + "/log/" + SegmentLog.segmentFileName(log.archivePaths.firstIndex(of: report.path)! + 1))) }
         XCTAssertEqual(try batchBytes(log), before, "the same batches, read from the archives")
         try appendBatches(log, count: 3)
+        log.releaseWriterLock()
 
         let reopened = try openLog(directory)
         XCTAssertEqual(reopened.lastOp, 43)

@@ -93,6 +93,24 @@ final class SegmentLogTests: XCTestCase {
         for op in UInt64(1)...5 { XCTAssertEqual(reopened.batch(op: op).recordCount, 4_500) }
     }
 
+    func testOneWriterAtATime() throws {
+        let directory = TemporaryDirectory()
+        let writer = try openLog(directory)
+        try appendBatches(writer, count: 2)
+        // A second writer (another `wallet ingest` or `compact` next to a running replica) is refused...
+        XCTAssertThrowsError(try openLog(directory)) { error in
+            XCTAssertEqual(error as? LogInUse, LogInUse(path: directory.path + "/log"))
+            XCTAssertTrue("\(error)".contains("open for writing by another process"))
+        }
+        // ...readers are not...
+        XCTAssertEqual(try openLog(directory, readOnly: true).lastOp, 2)
+        // ...and once the first is done, the next writer gets the log.
+        writer.releaseWriterLock()
+        let next = try openLog(directory)
+        try appendBatches(next, count: 1)
+        XCTAssertEqual(next.lastOp, 3)
+    }
+
     func testEmptyLog() throws {
         let directory = TemporaryDirectory()
         XCTAssertEqual(try openLog(directory).lastOp, 0)
@@ -134,7 +152,7 @@ final class SegmentLogTests: XCTestCase {
             }
             if cut == lastBatchSize - 1 || cut == 1 {
                 try appendBatches(log, count: 1)
-                XCTAssertEqual(try openLog(directory).lastOp, 2)
+                XCTAssertEqual(try openLog(directory, readOnly: true).lastOp, 2)
             }
         }
     }
@@ -156,7 +174,7 @@ final class SegmentLogTests: XCTestCase {
         XCTAssertEqual(log.lastOp, 3)
         XCTAssertNotNil(log.tailTruncation)
         try appendBatches(log, count: 40)
-        let again = try openLog(directory)
+        let again = try openLog(directory, readOnly: true)
         XCTAssertEqual(again.lastOp, 43)
         XCTAssertNil(again.tailTruncation)
     }
@@ -268,7 +286,7 @@ final class SegmentLogTests: XCTestCase {
         XCTAssertEqual(log.lastOp, 2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: segmentPath(directory, 2)))
         try appendBatches(log, count: 1)
-        XCTAssertEqual(try openLog(directory).lastOp, 3)
+        XCTAssertEqual(try openLog(directory, readOnly: true).lastOp, 3)
     }
 
     func testMissingSegmentFileIsCorruption() throws {

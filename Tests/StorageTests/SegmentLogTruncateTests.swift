@@ -8,8 +8,8 @@ import XCTest
 final class SegmentLogTruncateTests: XCTestCase {
     static let clusterId: UInt128 = 0xABC
 
-    private func openLog(_ directory: TemporaryDirectory) throws -> SegmentLog {
-        try SegmentLog(directoryPath: directory.path + "/log", clusterId: Self.clusterId, segmentSizeBytes: Limits.segmentSizeBytesMin)
+    private func openLog(_ directory: TemporaryDirectory, readOnly: Bool = false) throws -> SegmentLog {
+        try SegmentLog(directoryPath: directory.path + "/log", clusterId: Self.clusterId, segmentSizeBytes: Limits.segmentSizeBytesMin, readOnly: readOnly)
     }
 
     /// Appends batches of `records` transfers in `term`, with ids that differ by term.
@@ -36,7 +36,7 @@ final class SegmentLogTruncateTests: XCTestCase {
         XCTAssertEqual(log.lastOp, 3)
         XCTAssertEqual(log.lastHeaderHash, hashAtThree)
         try append(log, count: 2, records: 2, term: 2)
-        let reopened = try openLog(directory)
+        let reopened = try openLog(directory, readOnly: true)
         XCTAssertNil(reopened.tailTruncation, "the dropped suffix was zeroed: no torn tail to cut")
         XCTAssertEqual(reopened.lastOp, 5)
         XCTAssertEqual(reopened.batch(op: 4).header.term, 2)
@@ -54,7 +54,7 @@ final class SegmentLogTruncateTests: XCTestCase {
         XCTAssertEqual(log.segmentCount, 3)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/log").filter { $0.hasSuffix(".wlog") }.count, 3)
         try append(log, count: 1, records: 10, term: 3)
-        let reopened = try openLog(directory)
+        let reopened = try openLog(directory, readOnly: true)
         XCTAssertEqual(reopened.lastOp, 3)
         XCTAssertEqual(reopened.batch(op: 3).header.term, 3)
     }
@@ -67,7 +67,7 @@ final class SegmentLogTruncateTests: XCTestCase {
         XCTAssertEqual(log.lastOp, 0)
         XCTAssertEqual(log.lastHeaderHash, Hash256.genesis(clusterId: Self.clusterId))
         try append(log, count: 1, records: 1, term: 2)
-        let reopened = try openLog(directory)
+        let reopened = try openLog(directory, readOnly: true)
         XCTAssertEqual(reopened.lastOp, 1)
         XCTAssertEqual(reopened.batch(op: 1).header.term, 2)
     }
