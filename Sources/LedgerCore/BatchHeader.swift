@@ -70,6 +70,10 @@ public struct BatchHeader: Equatable, Sendable {
     }
 
     public var recordKind: RecordKind? { RecordKind(rawValue: recordKindRaw) }
+
+    /// The timestamp of the batch's last record (record `i` gets `timestampNs + i`; a batch with no
+    /// records takes its own): the next batch's timestamp must be past it.
+    public var lastRecordTimestampNs: UInt64 { timestampNs + UInt64(max(Int(recordCount), 1) - 1) }
     public var batchSizeBytes: Int { Limits.batchHeaderSizeBytes + Int(bodySizeBytes) }
 
     /// CRC32C of bytes 4..<128 of this header as stored.

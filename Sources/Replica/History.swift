@@ -79,7 +79,7 @@ public enum History {
         guard op >= 1 else { return HistoryPoint(op: 0, records: 0, isWholeBatch: true, timestampNs: 0) }
         let header = log.header(op: op)
         let count = Int(header.recordCount)
-        return HistoryPoint(op: op, records: count, isWholeBatch: true, timestampNs: header.timestampNs + UInt64(max(count, 1) - 1))
+        return HistoryPoint(op: op, records: count, isWholeBatch: true, timestampNs: header.lastRecordTimestampNs)
     }
 
     /// The state at `point`, from the newest valid snapshot at or before it (damaged ones are added
@@ -95,8 +95,7 @@ public enum History {
             ledger = restored.ledger
             snapshotOp = restored.op
         } else {
-            let counts = LocalNode.recordCounts(log, through: point.op)
-            ledger = Ledger(hashSeed: hashSeed, accountsCapacity: max(counts.accounts, 1024), transfersCapacity: max(counts.transfers, 1 << 16))
+            ledger = LocalNode.genesisLedger(for: log, hashSeed: hashSeed, through: point.op)
         }
         try LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: wholeThrough)
         if !point.isWholeBatch {
@@ -139,14 +138,9 @@ public enum History {
         defer { results.deallocate() }
         var running = ledger.account(id: accountId)
         var entries: [AccountHistoryEntry] = []
-        var archiveEnd: UInt64 = 0
-        for op in range {
-            if op > archiveEnd, let archived = log.archiveRange(containing: op) {
-                if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
-                try log.loadArchives(from: op, through: archived.upperBound)
-                archiveEnd = archived.upperBound
-            }
-            let batch = log.batch(op: op)
+        var continueFromOp: UInt64?
+        try log.streamBatches(from: range.lowerBound, through: range.upperBound) { batch in
+            let op = batch.header.op
             ledger.apply(batch, results: results)
             switch batch.recordKind {
             case .noop: break
@@ -160,8 +154,7 @@ public enum History {
                 guard var balances = running else { break }
                 let transfers = batch.transfers
                 for index in 0..<transfers.count where results[index] == TransferResult.ok.rawValue {
-                    if let entry = effect(of: transfers[index], on: &balances, ledger: ledger) {
-                        var entry = entry
+                    if var entry = effect(of: transfers[index], on: &balances, ledger: ledger) {
                         entry.op = op
                         entry.recordIndex = index
                         entry.timestampNs = batch.header.timestampNs + UInt64(index)
@@ -175,9 +168,13 @@ public enum History {
                     + "computed \(running.debitsPosted)/\(running.creditsPosted)/\(running.debitsPending)/\(running.creditsPending), "
                     + "state \(actual.debitsPosted)/\(actual.creditsPosted)/\(actual.debitsPending)/\(actual.creditsPending)")
             }
-            if entries.count >= entriesMax && op < range.upperBound { return (entries, op + 1) }
+            if entries.count >= entriesMax && op < range.upperBound {
+                continueFromOp = op + 1
+                return false
+            }
+            return true
         }
-        return (entries, nil)
+        return (entries, continueFromOp)
     }
 
     /// What a successful transfer did to `account` (updating it), or nil when it did not touch it.

@@ -37,7 +37,7 @@ public final class LocalNode {
         let clusterId = directory.superblock.clusterId
         let hashSeed = LocalNode.hashSeed(clusterId: clusterId)
         var problems: [String] = []
-        var restored: (op: UInt64, ledger: Ledger)?
+        var restored: (op: UInt64, ledger: Ledger, digest: Hash256)?
         if useSnapshots {
             restored = LocalNode.newestValidSnapshot(dataPath: path, log: log, clusterId: clusterId, hashSeed: hashSeed,
                                                      spareTransfers: transfersCapacity, problems: &problems)
@@ -48,13 +48,20 @@ public final class LocalNode {
             snapshotOp = restored.op
         } else {
             // Sized from the batch headers, so the replay never pauses to grow a table.
-            let inLog = LocalNode.recordCounts(log)
-            ledger = Ledger(hashSeed: hashSeed, accountsCapacity: max(accountsCapacity, inLog.accounts),
-                            transfersCapacity: max(transfersCapacity, inLog.transfers))
+            ledger = LocalNode.genesisLedger(for: log, hashSeed: hashSeed, accountsCapacity: accountsCapacity, transfersCapacity: transfersCapacity)
             snapshotOp = 0
         }
         replayedTransfers = try LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: log.lastOp, progress: replayProgress)
         replayElapsedNs = monotonicNowNs() - startNs
+    }
+
+    /// An empty ledger for replaying `log` from genesis through `lastOp`, its tables sized from the
+    /// batch headers (at least the given capacities), so the replay never pauses to grow one.
+    public static func genesisLedger(for log: SegmentLog, hashSeed: UInt64, through lastOp: UInt64 = .max,
+                                     accountsCapacity: Int = 1024, transfersCapacity: Int = 1 << 16) -> Ledger {
+        let inLog = recordCounts(log, through: lastOp)
+        return Ledger(hashSeed: hashSeed, accountsCapacity: max(accountsCapacity, inLog.accounts),
+                      transfersCapacity: max(transfersCapacity, inLog.transfers))
     }
 
     /// Accounts and transfers in ops `from`... of the log, from the batch headers alone.
@@ -84,7 +91,7 @@ public final class LocalNode {
     /// reported and skipped.
     public static func newestValidSnapshot(dataPath: String, log: SegmentLog, clusterId: UInt128, hashSeed: UInt64,
                                            spareTransfers: Int, atOrBefore opLimit: UInt64 = .max,
-                                           problems: inout [String]) -> (op: UInt64, ledger: Ledger)? {
+                                           problems: inout [String]) -> (op: UInt64, ledger: Ledger, digest: Hash256)? {
         let candidates: [(op: UInt64, path: String)]
         do {
             if !log.isReadOnly { try SnapshotFile.removeTemporaryFiles(dataPath: dataPath) }
@@ -107,7 +114,7 @@ public final class LocalNode {
                     throw SnapshotError(path: candidate.path, offset: 64, reason: "was taken from another log (batch header hash at op \(header.op) differs)")
                 }
                 let (_, ledger) = try SnapshotFile.read(path: candidate.path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: spareTransfers)
-                return (header.op, ledger)
+                return (header.op, ledger, header.digest)
             } catch {
                 problems.append("\(error): skipped, an older snapshot or genesis is used")
             }
@@ -144,21 +151,13 @@ public final class LocalNode {
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
         defer { results.deallocate() }
         var transfers = 0
-        guard firstOp >= 1, firstOp <= lastOp else { return 0 }
-        var archiveEnd: UInt64 = 0
-        for op in firstOp...lastOp {
-            if op > archiveEnd, let range = log.archiveRange(containing: op) {
-                if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
-                try log.loadArchives(from: op, through: min(range.upperBound, lastOp))
-                archiveEnd = range.upperBound
-                if archiveEnd < lastOp { log.prefetchArchive(after: archiveEnd) }
-            }
-            let batch = log.batch(op: op)
+        try log.streamBatches(from: firstOp, through: lastOp) { batch in
             ledger.apply(batch, results: results)
             if batch.recordKind == .transfers { transfers += batch.recordCount }
+            let op = batch.header.op
             if op % 64 == 0 || op == lastOp { progress?(op, lastOp) }
+            return true
         }
-        if archiveEnd > 0 { log.releaseArchives(through: archiveEnd) }
         return transfers
     }
 

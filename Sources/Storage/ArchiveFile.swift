@@ -198,7 +198,7 @@ public enum ArchiveFile {
             }
             if let problem { throw ArchiveError(path: path, offset: at, op: op, reason: problem) }
             expectedHash = batchHeader.hash()
-            lastTimestampNs = batchHeader.timestampNs + UInt64(max(Int(batchHeader.recordCount), 1) - 1)
+            lastTimestampNs = batchHeader.lastRecordTimestampNs
             expectedOffset += batchHeader.batchSizeBytes
         }
         guard expectedOffset == Int(header.dataSizeBytes), expectedHash == header.lastHeaderHash, lastTimestampNs == header.lastRecordTimestampNs else {

@@ -221,7 +221,7 @@ public final class SegmentLog {
         writeOffset += sizeBytes
         lastOp = header.op
         lastHeaderHash = header.hash()
-        lastRecordTimestampNs = header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1)
+        lastRecordTimestampNs = header.lastRecordTimestampNs
         return BatchView(validatedBytes: UnsafeRawBufferPointer(start: destination, count: sizeBytes))
     }
 
@@ -290,7 +290,7 @@ public final class SegmentLog {
         } else {
             let header = batch(op: op).header
             lastHeaderHash = header.hash()
-            lastRecordTimestampNs = header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1)
+            lastRecordTimestampNs = header.lastRecordTimestampNs
         }
     }
 

@@ -36,9 +36,11 @@ final class ArchivedSegment {
         return data != nil
     }
 
-    /// The decompressed bytes, loading and checking them first if needed: every chunk, the data
-    /// checksum, the segment header, and each batch (its checksums, and its header equal to the
-    /// index's, whose ops and hash chain were checked at open).
+    /// The decompressed bytes, loading and checking them first if needed: every chunk's checksum,
+    /// the checksum of all the data (which covers every batch body once), the segment header, and
+    /// each batch header against the index (whose checksums, ops and hash chain were checked at
+    /// open). Each byte is checksummed once: a second pass per batch would double the CRC work of
+    /// every replay for nothing.
     func load() throws -> UnsafeMutableRawBufferPointer {
         // Held for the whole load: a reader waits for a prefetch of the same archive in flight.
         loadLock.lock()
@@ -77,13 +79,9 @@ final class ArchivedSegment {
         }
         for (position, offset) in index.batchOffsets.enumerated() {
             let op = header.firstOp + UInt64(position)
-            switch BatchHeader.validateBatch(UnsafeRawBufferPointer(rebasing: bytes[Int(offset)...])) {
-            case .failure(let error):
-                throw ArchiveError(path: path, offset: Int(offset), op: op, reason: "\(error) (in the decompressed segment)")
-            case .success(let found):
-                guard found == index.batchHeaders[position] else {
-                    throw ArchiveError(path: path, offset: Int(offset), op: op, reason: "batch header differs from the archive's index")
-                }
+            let found = UnsafeRawBufferPointer(rebasing: bytes[Int(offset)...]).loadUnaligned(as: BatchHeader.self)
+            guard found == index.batchHeaders[position] else {
+                throw ArchiveError(path: path, offset: Int(offset), op: op, reason: "batch header in the decompressed segment differs from the archive's index")
             }
         }
     }
@@ -132,7 +130,6 @@ public final class ArchiveJob: @unchecked Sendable {
     let file: MappedFile
     let position: Int
     let firstOp: UInt64
-    let lastOp: UInt64
     let offsets: [UInt32]
     let headers: [BatchHeader]
     let dataEnd: Int
@@ -146,13 +143,14 @@ public final class ArchiveJob: @unchecked Sendable {
     fileprivate var prepared: ArchivedSegment?
     fileprivate var archiveSizeBytes = 0
 
-    init(file: MappedFile, position: Int, firstOp: UInt64, lastOp: UInt64, offsets: [UInt32], headers: [BatchHeader], dataEnd: Int,
+    var lastOp: UInt64 { firstOp + UInt64(offsets.count) - 1 }
+
+    init(file: MappedFile, position: Int, firstOp: UInt64, offsets: [UInt32], headers: [BatchHeader], dataEnd: Int,
          previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64, path: String, directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int, buffers: ArchiveBufferPool) {
         self.buffers = buffers
         self.file = file
         self.position = position
         self.firstOp = firstOp
-        self.lastOp = lastOp
         self.offsets = offsets
         self.headers = headers
         self.dataEnd = dataEnd
@@ -172,7 +170,7 @@ public final class ArchiveJob: @unchecked Sendable {
         archiveSizeBytes = try ArchiveFile.write(
             path: path, directoryPath: directoryPath, data: data, batchOffsets: offsets, batchHeaders: headers, clusterId: clusterId,
             segmentIndex: position + 1, firstOp: firstOp, lastHeaderHash: last.hash(),
-            lastRecordTimestampNs: last.timestampNs + UInt64(max(Int(last.recordCount), 1) - 1))
+            lastRecordTimestampNs: last.lastRecordTimestampNs)
         let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes,
                                               firstOp: firstOp, previousHeaderHash: previousHeaderHash, previousRecordTimestampNs: previousRecordTimestampNs)
         let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: buffers)
@@ -224,12 +222,12 @@ extension SegmentLog {
             let previous = previousHash.map { ($0, previousTimestampNs) } ?? ArchivedSegment.continuation(log: self, beforeOp: UInt64(first + 1))
             let lastHeader = headers[headers.count - 1]
             jobs.append(ArchiveJob(
-                file: file, position: position, firstOp: UInt64(first + 1), lastOp: UInt64(last + 1), offsets: offsets, headers: headers,
+                file: file, position: position, firstOp: UInt64(first + 1), offsets: offsets, headers: headers,
                 dataEnd: Int(offsets[offsets.count - 1]) + lastHeader.batchSizeBytes, previousHeaderHash: previous.0,
                 previousRecordTimestampNs: previous.1, path: directoryPath + "/" + ArchiveFile.fileName(segmentIndex: position + 1),
                 directoryPath: directoryPath, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: archiveBuffers))
             previousHash = lastHeader.hash()
-            previousTimestampNs = lastHeader.timestampNs + UInt64(max(Int(lastHeader.recordCount), 1) - 1)
+            previousTimestampNs = lastHeader.lastRecordTimestampNs
         }
         return jobs
     }
@@ -252,6 +250,26 @@ extension SegmentLog {
     public func loadArchives(from firstOp: UInt64, through lastOp: UInt64) throws {
         for archive in archives where archive.header.firstOp <= lastOp && archive.header.lastOp >= firstOp {
             _ = try archive.load()
+        }
+    }
+
+    /// Calls `body` with each batch from `firstOp` through `lastOp`, in op order, the way a replay
+    /// reads: each archived segment is decompressed (and checked) when reached, the next one in
+    /// parallel, and freed once passed. `body` returns false to stop early. A damaged archive
+    /// throws `ArchiveError` before any of its batches is handed out. A view is valid only during
+    /// its call.
+    public func streamBatches(from firstOp: UInt64, through lastOp: UInt64, _ body: (BatchView) throws -> Bool) throws {
+        guard firstOp >= 1, firstOp <= lastOp else { return }
+        var archiveEnd: UInt64 = 0
+        defer { if archiveEnd > 0 { releaseArchives(through: archiveEnd) } }
+        for op in firstOp...lastOp {
+            if op > archiveEnd, let range = archiveRange(containing: op) {
+                if archiveEnd > 0 { releaseArchives(through: archiveEnd) }
+                try loadArchives(from: op, through: min(range.upperBound, lastOp))
+                archiveEnd = range.upperBound
+                if archiveEnd < lastOp { prefetchArchive(after: archiveEnd) }
+            }
+            guard try body(batch(op: op)) else { return }
         }
     }
 
@@ -294,6 +312,6 @@ extension ArchivedSegment {
     static func continuation(log: SegmentLog, beforeOp op: UInt64) -> (hash: Hash256, timestampNs: UInt64) {
         guard op > 1 else { return (Hash256.genesis(clusterId: log.clusterId), 0) }
         let header = log.header(op: op - 1)
-        return (header.hash(), header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1))
+        return (header.hash(), header.lastRecordTimestampNs)
     }
 }

@@ -131,7 +131,7 @@ extension SegmentLog {
                 locations.append(BatchLocation(segment: UInt32(segmentPosition), offset: UInt32(offset)))
                 lastOp = header.op
                 lastHeaderHash = header.hash()
-                lastRecordTimestampNs = header.timestampNs + UInt64(max(Int(header.recordCount), 1) - 1)
+                lastRecordTimestampNs = header.lastRecordTimestampNs
                 offset += header.batchSizeBytes
                 continue
             }

@@ -30,9 +30,7 @@ struct VerifyCommand: ParsableCommand {
             }
             let checkpoint = try StateCheckpoint.read(directory: directory.path)
             // Sized from the batch headers up front, so the replay never pauses to grow a table.
-            let recordsInLog = LocalNode.recordCounts(log)
-            let ledger = Ledger(hashSeed: LocalNode.hashSeed(clusterId: directory.superblock.clusterId),
-                                accountsCapacity: max(recordsInLog.accounts, 1024), transfersCapacity: max(recordsInLog.transfers, 1 << 16))
+            let ledger = LocalNode.genesisLedger(for: log, hashSeed: LocalNode.hashSeed(clusterId: directory.superblock.clusterId))
             let progress = Progress("verify", total: Int(log.lastOp), unit: "batches", quiet: json)
             let startNs = monotonicNowNs()
             var problems: [String] = []

@@ -46,14 +46,7 @@ struct SimDisk {
     }
 }
 
-extension Ledger {
-    /// A byte-for-byte copy through the snapshot sections (what a snapshot file holds).
-    func copied() -> Ledger {
-        let copy = Ledger(restoring: snapshotMeta, spareTransfers: 64)
-        for section in StateSection.allCases { copy.sectionDestination(section).copyMemory(from: sectionBytes(section)) }
-        return copy
-    }
-}
+
 
 final class SimReplica {
     let id: Int
@@ -100,7 +93,7 @@ final class SimReplica {
         let snapshot = disk.snapshot
         raft = Raft(id: id, config: config, seed: seed, noopPayload: .noop, hardState: disk.hardState, entries: disk.entries,
                     appliedIndex: snapshot.index, snapshotIndex: snapshot.index, snapshotTerm: snapshot.term)
-        ledger = snapshot.ledger?.copied() ?? SimReplica.freshLedger()
+        ledger = snapshot.ledger?.copy(spareTransfers: 64) ?? SimReplica.freshLedger()
         applied = []
         appliedBase = snapshot.index
         isUp = true
@@ -125,9 +118,9 @@ final class SimReplica {
             let kept = snapshot.keepsLogAfterIndex ? Array(disk.entries.dropFirst(Int(snapshot.index - disk.snapshot.index))) : []
             disk.corrupted = snapshot.keepsLogAfterIndex
                 ? Set(disk.corrupted.compactMap { $0 >= Int(snapshot.index - disk.snapshot.index) ? $0 - Int(snapshot.index - disk.snapshot.index) : nil }) : []
-            disk.snapshot = SimSnapshot(index: snapshot.index, term: snapshot.term, ledger: state.ledger!.copied())
+            disk.snapshot = SimSnapshot(index: snapshot.index, term: snapshot.term, ledger: state.ledger!.copy(spareTransfers: 64))
             disk.entries = kept
-            ledger = state.ledger!.copied()
+            ledger = state.ledger!.copy(spareTransfers: 64)
             applied = []
             appliedBase = snapshot.index
             installs += 1
@@ -158,7 +151,7 @@ final class SimReplica {
         let index = raft.appliedIndex
         // Only what is stored durably can be dropped; an applied entry is always stored here.
         guard index <= disk.lastIndex, let term = raft.term(at: index) else { return nil }
-        let snapshot = SimSnapshot(index: index, term: term, ledger: ledger.copied())
+        let snapshot = SimSnapshot(index: index, term: term, ledger: ledger.copy(spareTransfers: 64))
         let dropped = Int(index - disk.snapshot.index)
         disk.entries.removeFirst(dropped)
         disk.corrupted = Set(disk.corrupted.compactMap { $0 >= dropped ? $0 - dropped : nil })

@@ -21,11 +21,11 @@ final class HistoryTests: XCTestCase {
         let accounts = (1...HistoryTests.accountsCount).map { index in
             Account(id: UInt128(index), ledger: HistoryTests.usd, flags: index == 1 ? [] : [.debitsMustNotExceedCredits])
         }
-        try ingest(node, accounts: Array(accounts[0..<20]))
+        try node.ingest(accounts: Array(accounts[0..<20]))
         var nextId: UInt128 = 1000
         var pendingIds: [UInt128] = []
         for round in 0..<60 {
-            if round == 10 { try ingest(node, accounts: Array(accounts[20...])) }
+            if round == 10 { try node.ingest(accounts: Array(accounts[20...])) }
             var transfers: [Transfer] = []
             let accountsNow = round < 10 ? 20 : HistoryTests.accountsCount
             for _ in 0..<(5 + random.below(120)) {
@@ -53,21 +53,10 @@ final class HistoryTests: XCTestCase {
                     transfers.append(Transfer(id: nextId, debitAccountId: debit, creditAccountId: credit, amount: UInt128(1 + random.below(800)), ledger: HistoryTests.usd))
                 }
             }
-            try ingest(node, transfers: transfers)
+            try node.ingest(transfers: transfers[...])
             if round == 20 || round == 45 { try node.compact() }
         }
         return path
-    }
-
-    private func ingest(_ node: LocalNode, accounts: [Account] = [], transfers: [Transfer] = []) throws {
-        try accounts.withUnsafeBytes { accountBytes in
-            try transfers.withUnsafeBytes { transferBytes in
-                var submissions: [Submission] = []
-                if !accounts.isEmpty { submissions.append(Submission(kind: .accounts, records: accountBytes)) }
-                if !transfers.isEmpty { submissions.append(Submission(kind: .transfers, records: transferBytes)) }
-                _ = try node.ingest(submissions)
-            }
-        }
     }
 
     /// The brute force: a fresh ledger fed one record at a time, in log order, calling `visit`

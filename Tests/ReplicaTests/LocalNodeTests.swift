@@ -14,17 +14,6 @@ final class LocalNodeTests: XCTestCase {
         return path
     }
 
-    private func ingest(_ node: LocalNode, accounts: [Account] = [], transfers: [Transfer] = []) throws -> IngestReport {
-        try accounts.withUnsafeBytes { accountBytes in
-            try transfers.withUnsafeBytes { transferBytes in
-                var submissions: [Submission] = []
-                if !accounts.isEmpty { submissions.append(Submission(kind: .accounts, records: accountBytes)) }
-                if !transfers.isEmpty { submissions.append(Submission(kind: .transfers, records: transferBytes)) }
-                return try node.ingest(submissions)
-            }
-        }
-    }
-
     func testIngestIsDurableAndReplaysToTheSameDigest() throws {
         let directory = TemporaryDirectory()
         let path = try format(directory)
@@ -36,7 +25,7 @@ final class LocalNodeTests: XCTestCase {
         let expectedOk: Int
         do {
             let node = try LocalNode(path: path)
-            let report = try ingest(node, accounts: workload.accounts(), transfers: workload.transfers())
+            let report = try node.ingest(accounts: workload.accounts(), transfers: workload.transfers()[...])
             XCTAssertEqual(report.accountsCount, 300)
             XCTAssertEqual(report.accountResults[0], 300)
             XCTAssertEqual(report.transfersCount, 30_000)
@@ -76,8 +65,8 @@ final class LocalNodeTests: XCTestCase {
     func testBatchesAreStampedAndChained() throws {
         let directory = TemporaryDirectory()
         let node = try LocalNode(path: try format(directory))
-        _ = try ingest(node, accounts: [Account(id: 1, ledger: 1), Account(id: 2, ledger: 1)])
-        _ = try ingest(node, transfers: [Transfer(id: 9, debitAccountId: 1, creditAccountId: 2, amount: 5, ledger: 1)])
+        _ = try node.ingest(accounts: [Account(id: 1, ledger: 1), Account(id: 2, ledger: 1)])
+        _ = try node.ingest(transfers: [Transfer(id: 9, debitAccountId: 1, creditAccountId: 2, amount: 5, ledger: 1)])
         let first = node.log.batch(op: 1).header
         let second = node.log.batch(op: 2).header
         XCTAssertEqual(first.previousHeaderHash, Hash256.genesis(clusterId: 42))
@@ -95,7 +84,7 @@ final class LocalNodeTests: XCTestCase {
         let digest: Hash256
         do {
             let node = try LocalNode(path: path)
-            let report = try ingest(node, accounts: workload.accounts(), transfers: workload.transfers())
+            let report = try node.ingest(accounts: workload.accounts(), transfers: workload.transfers()[...])
             XCTAssertGreaterThan(node.log.segmentCount, 1)
             XCTAssertEqual(report.batchLatenciesNs.count, report.batchesCount)
             digest = node.ledger.digest()

@@ -14,17 +14,6 @@ final class SnapshotTests: XCTestCase {
         return path
     }
 
-    private func ingest(_ node: LocalNode, accounts: [Account] = [], transfers: ArraySlice<Transfer>) throws {
-        try accounts.withUnsafeBytes { accountBytes in
-            try transfers.withUnsafeBytes { transferBytes in
-                var submissions: [Submission] = []
-                if !accounts.isEmpty { submissions.append(Submission(kind: .accounts, records: accountBytes)) }
-                if !transfers.isEmpty { submissions.append(Submission(kind: .transfers, records: transferBytes)) }
-                _ = try node.ingest(submissions)
-            }
-        }
-    }
-
     /// A workload with pending, posted and voided transfers, duplicates and invalid ones.
     private func workload() -> Workload {
         var spec = WorkloadSpec(accounts: 500, transfers: 40_000)
@@ -41,10 +30,10 @@ final class SnapshotTests: XCTestCase {
         let transfers = workload.transfers()
         do {
             let node = try LocalNode(path: path)
-            try ingest(node, accounts: workload.accounts(), transfers: transfers[0..<20_000])
+            try node.ingest(accounts: workload.accounts(), transfers: transfers[0..<20_000])
             let written = try node.compact()
             XCTAssertEqual(written.op, node.log.lastOp)
-            try ingest(node, transfers: transfers[20_000...])
+            try node.ingest(transfers: transfers[20_000...])
         }
         let restored = try LocalNode(path: path)
         let replayed = try LocalNode(path: path, readOnly: true, useSnapshots: false)
@@ -72,9 +61,9 @@ final class SnapshotTests: XCTestCase {
         let expected: Hash256
         do {
             let node = try LocalNode(path: path)
-            try ingest(node, accounts: workload.accounts(), transfers: transfers[0..<10_000])
+            try node.ingest(accounts: workload.accounts(), transfers: transfers[0..<10_000])
             try node.compact()
-            try ingest(node, transfers: transfers[10_000...])
+            try node.ingest(transfers: transfers[10_000...])
             try node.compact()
             expected = node.ledger.digest()
         }
@@ -112,10 +101,10 @@ final class SnapshotTests: XCTestCase {
         let workload = workload()
         let transfers = workload.transfers()
         let node = try LocalNode(path: path)
-        try ingest(node, accounts: workload.accounts(), transfers: transfers[0..<1])
+        try node.ingest(accounts: workload.accounts(), transfers: transfers[0..<1])
         var ops: [UInt64] = []
         for round in 0..<4 {
-            try ingest(node, transfers: transfers[(1 + round * 1000)..<(1 + (round + 1) * 1000)])
+            try node.ingest(transfers: transfers[(1 + round * 1000)..<(1 + (round + 1) * 1000)])
             ops.append(try node.compact(retainedCount: 2).op)
         }
         XCTAssertEqual(try SnapshotFile.list(dataPath: path).map(\.op), Array(ops.suffix(2)))
@@ -130,9 +119,9 @@ final class SnapshotTests: XCTestCase {
         let transfers = workload.transfers()
         do {
             let node = try LocalNode(path: path)
-            try ingest(node, accounts: workload.accounts(), transfers: transfers[0..<5_000])
+            try node.ingest(accounts: workload.accounts(), transfers: transfers[0..<5_000])
             let otherNode = try LocalNode(path: other)
-            try ingest(otherNode, accounts: workload.accounts(), transfers: transfers[5_000..<10_000])
+            try otherNode.ingest(accounts: workload.accounts(), transfers: transfers[5_000..<10_000])
             try otherNode.compact()
         }
         // Move the other directory's snapshot (same op, same cluster) into this one.

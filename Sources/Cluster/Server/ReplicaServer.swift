@@ -102,12 +102,11 @@ public final class ReplicaServer: @unchecked Sendable {
             let compactorLedger: Ledger
             var startDigest: Hash256?
             if let restored {
-                let path = SnapshotFile.directoryPath(options.dataPath) + "/" + SnapshotFile.fileName(op: restored.op)
-                let (header, copy) = try SnapshotFile.read(path: path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: options.transfersCapacity)
-                compactorLedger = copy
-                startDigest = header.digest
+                // A copy in memory, not a second read of the file: nothing has been applied yet.
+                compactorLedger = restored.ledger.copy(spareTransfers: options.transfersCapacity)
+                startDigest = restored.digest
                 // Peers that snapshotted at the same op compare it with theirs.
-                inbox.push(.ownSnapshotDigest(op: restored.op, digest: header.digest))
+                inbox.push(.ownSnapshotDigest(op: restored.op, digest: restored.digest))
             } else {
                 compactorLedger = Ledger(hashSeed: hashSeed, accountsCapacity: options.accountsCapacity, transfersCapacity: options.transfersCapacity)
             }
