@@ -58,9 +58,17 @@ public struct AccountHistoryEntry: Equatable, Sendable {
 public enum History {
     /// The point covering every record with a timestamp at or before `timestampNs` (nil when the
     /// log's first record is later). Batch timestamps increase with op, so this is a binary search.
-    public static func point(atTimeNs timestampNs: UInt64, in log: SegmentLog) -> HistoryPoint? {
-        guard log.lastOp >= 1, log.header(op: 1).timestampNs <= timestampNs else { return nil }
-        var low: UInt64 = 1  // batch(low) starts at or before the instant
+    public static func point(atTimeNs timestampNs: UInt64, in log: SegmentLog) throws -> HistoryPoint? {
+        if let base = log.base {
+            guard timestampNs >= base.baseRecordTimestampNs else {
+                throw HistoryError(message: "instant \(timestampNs) ns is before the log's first batch: the log was pruned through op \(base.baseOp) (last record at \(base.baseRecordTimestampNs) ns)")
+            }
+            if log.lastOp == log.baseOp || log.header(op: log.firstOp).timestampNs > timestampNs {
+                return HistoryPoint(op: base.baseOp, records: 0, isWholeBatch: true, timestampNs: base.baseRecordTimestampNs)
+            }
+        }
+        guard log.lastOp >= log.firstOp, log.header(op: log.firstOp).timestampNs <= timestampNs else { return nil }
+        var low = log.firstOp  // batch(low) starts at or before the instant
         var high = log.lastOp
         while low < high {
             let middle = low + (high - low + 1) / 2
@@ -76,7 +84,12 @@ public enum History {
     /// The point after the whole batch `op`.
     public static func point(afterOp op: UInt64, in log: SegmentLog) throws -> HistoryPoint {
         guard op <= log.lastOp else { throw HistoryError(message: "op \(op) is past the log's end (op \(log.lastOp))") }
-        guard op >= 1 else { return HistoryPoint(op: 0, records: 0, isWholeBatch: true, timestampNs: 0) }
+        guard op >= log.baseOp else {
+            throw HistoryError(message: "op \(op) is before the log's first op \(log.firstOp): the log was pruned through op \(log.baseOp)")
+        }
+        if op == log.baseOp {
+            return HistoryPoint(op: op, records: 0, isWholeBatch: true, timestampNs: log.base?.baseRecordTimestampNs ?? 0)
+        }
         let header = log.header(op: op)
         let count = Int(header.recordCount)
         return HistoryPoint(op: op, records: count, isWholeBatch: true, timestampNs: header.lastRecordTimestampNs)
@@ -95,6 +108,10 @@ public enum History {
             ledger = restored.ledger
             snapshotOp = restored.op
         } else {
+            guard log.baseOp == 0 else {
+                throw HistoryError(message: "no valid snapshot between the log's base (op \(log.baseOp): the ops before it were pruned) and op \(wholeThrough): that state cannot be rebuilt"
+                    + (problems.isEmpty ? "" : " (" + problems.joined(separator: "; ") + ")"))
+            }
             ledger = LocalNode.genesisLedger(for: log, hashSeed: hashSeed, through: point.op)
         }
         try LocalNode.replay(log, into: ledger, from: snapshotOp + 1, through: wholeThrough)
@@ -129,8 +146,8 @@ public enum History {
                                log: SegmentLog, clusterId: UInt128, problems: inout [String]) throws
         -> (entries: [AccountHistoryEntry], continueFromOp: UInt64?) {
         precondition(entriesMax >= 1)
-        guard range.lowerBound >= 1, range.upperBound <= log.lastOp else {
-            throw HistoryError(message: "ops \(range.lowerBound)...\(range.upperBound) are not all in the log (ops 1...\(log.lastOp))")
+        guard range.lowerBound >= log.firstOp, range.upperBound <= log.lastOp else {
+            throw HistoryError(message: "ops \(range.lowerBound)...\(range.upperBound) are not all in the log (ops \(log.firstOp)...\(log.lastOp))")
         }
         let start = try point(afterOp: range.lowerBound - 1, in: log)
         let (ledger, _) = try History.ledger(at: start, dataPath: dataPath, log: log, clusterId: clusterId, problems: &problems)

@@ -8,6 +8,9 @@ public struct CompactionReport: Sendable {
     public let sizeBytes: Int
     public let op: UInt64
     public let archived: [ArchivedSegmentReport]
+    /// Archive files deleted by pruning, and the op the log now starts after.
+    public let pruned: [String]
+    public let baseOp: UInt64
 }
 
 /// Opens a data directory, rebuilds the state by replaying its log, and ingests more.
@@ -47,6 +50,10 @@ public final class LocalNode {
             ledger = restored.ledger
             snapshotOp = restored.op
         } else {
+            guard log.baseOp == 0 else {
+                throw DataDirectoryError(path: path, message: "the log starts after op \(log.baseOp) (its beginning was pruned or replaced by a snapshot) and no valid snapshot at or after that op was found"
+                    + (problems.isEmpty ? "" : ": " + problems.joined(separator: "; ")))
+            }
             // Sized from the batch headers, so the replay never pauses to grow a table.
             ledger = LocalNode.genesisLedger(for: log, hashSeed: hashSeed, accountsCapacity: accountsCapacity, transfersCapacity: transfersCapacity)
             snapshotOp = 0
@@ -70,7 +77,7 @@ public final class LocalNode {
         let last = min(lastOp, log.lastOp)
         guard firstOp <= last else { return counts }
         // Headers only: archived segments are not decompressed for this.
-        for op in max(firstOp, 1)...last {
+        for op in max(firstOp, log.firstOp)...last {
             let header = log.header(op: op)
             switch header.recordKind {
             case .accounts: counts.accounts += Int(header.recordCount)
@@ -105,12 +112,14 @@ public final class LocalNode {
                 problems.append("snapshot \(candidate.path) is at op \(candidate.op) but the log ends at op \(log.lastOp): skipped")
                 continue
             }
+            // Before the log base the batches that would follow it are gone: it cannot be replayed forward.
+            guard candidate.op >= log.baseOp else { continue }
             do {
                 let header = try SnapshotFile.readHeader(path: candidate.path, clusterId: clusterId)
                 guard header.op == candidate.op else {
                     throw SnapshotError(path: candidate.path, offset: 32, reason: "holds op \(header.op), its name says \(candidate.op)")
                 }
-                guard header.batchHeaderHash == log.header(op: header.op).hash() else {
+                guard header.batchHeaderHash == log.headerHash(op: header.op) else {
                     throw SnapshotError(path: candidate.path, offset: 64, reason: "was taken from another log (batch header hash at op \(header.op) differs)")
                 }
                 let (_, ledger) = try SnapshotFile.read(path: candidate.path, clusterId: clusterId, hashSeed: hashSeed, spareTransfers: spareTransfers)
@@ -124,16 +133,24 @@ public final class LocalNode {
 
     /// Writes a snapshot of the live state at the log's last op (lz4, checksummed, atomically
     /// published), keeping the newest `retainedCount`; then, with `archive`, archives every sealed
-    /// segment (all of them lie before the snapshot's op). Returns what it wrote.
+    /// segment (all of them lie before the snapshot's op). With `pruneArchives`, archives whose
+    /// ops all lie at or before the oldest retained snapshot are then deleted (for operators who
+    /// keep the archive elsewhere): every retained snapshot can still be replayed forward, but no
+    /// state before the oldest one can be rebuilt here any more. Returns what it did.
     @discardableResult
-    public func compact(retainedCount: Int = SnapshotFile.retainedCountDefault, archive: Bool = true) throws -> CompactionReport {
+    public func compact(retainedCount: Int = SnapshotFile.retainedCountDefault, archive: Bool = true, pruneArchives: Bool = false) throws -> CompactionReport {
+        precondition(archive || !pruneArchives, "only archived segments are pruned")
         precondition(log.lastOp >= 1, "nothing to snapshot")
         let op = log.lastOp
         let digest = ledger.digest()
         let written = try SnapshotFile.write(ledger: ledger, dataPath: directory.path, clusterId: directory.superblock.clusterId, op: op,
-                                             batchHeaderHash: log.header(op: op).hash(), digest: digest, retainedCount: retainedCount)
+                                             batchHeaderHash: log.headerHash(op: op), digest: digest, retainedCount: retainedCount)
         let archived = archive ? try log.archiveSealedSegments(throughOp: op) : []
-        return CompactionReport(path: written.path, sizeBytes: written.sizeBytes, op: op, archived: archived)
+        var pruned: [String] = []
+        if pruneArchives, let oldest = try SnapshotFile.list(dataPath: directory.path).first(where: { $0.op >= log.baseOp }) {
+            pruned = try log.pruneArchives(throughOp: oldest.op)
+        }
+        return CompactionReport(path: written.path, sizeBytes: written.sizeBytes, op: op, archived: archived, pruned: pruned, baseOp: log.baseOp)
     }
 
     /// The id indexes' hash seed: derived from the cluster id, so every replica uses the same.

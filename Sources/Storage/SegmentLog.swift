@@ -62,6 +62,8 @@ public final class SegmentLog {
     public let segmentSizeBytes: Int
     public let isReadOnly: Bool
 
+    /// Where the log starts when its beginning was pruned or replaced by a snapshot (nil: op 1).
+    public internal(set) var base: LogBase?
     /// Archived segments: always a prefix of the log (only sealed segments are archived, in order).
     var archives: [ArchivedSegment] = []
     lazy var archiveBuffers = ArchiveBufferPool(bufferSizeBytes: segmentSizeBytes)
@@ -135,7 +137,27 @@ public final class SegmentLog {
         return fd
     }
 
-    public var firstOp: UInt64 { 1 }
+    /// The last op before the log's first batch: 0, or the log base's op.
+    public var baseOp: UInt64 { base?.baseOp ?? 0 }
+    /// The first op the log holds (when it holds any): one past `baseOp`.
+    public var firstOp: UInt64 { baseOp + 1 }
+    /// The number of the first segment file: 1, or the log base's.
+    var firstSegmentIndex: Int { Int(base?.firstSegmentIndex ?? 1) }
+    /// The Raft term of the batch at `op`, for any op from `baseOp` (the base record keeps its
+    /// term) through `lastOp`; 0 at op 0.
+    public func term(op: UInt64) -> UInt64 {
+        if op == 0 { return 0 }
+        if op == baseOp, let base { return base.baseTerm }
+        return header(op: op).term
+    }
+    /// The hash of the batch header at `op`, for any op from `baseOp` through `lastOp`: what the
+    /// next batch chains to, and what a snapshot at `op` records. At op 0 the genesis hash.
+    public func headerHash(op: UInt64) -> Hash256 {
+        if op == baseOp { return base?.baseHeaderHash ?? Hash256.genesis(clusterId: clusterId) }
+        return header(op: op).hash()
+    }
+    /// Where `op` sits in `locations`.
+    @inline(__always) func locationIndex(_ op: UInt64) -> Int { Int(op - firstOp) }
     public var batchCount: Int { locations.count }
     /// Segments in the log, archived ones included.
     public var segmentCount: Int { archives.count + segments.count }
@@ -167,8 +189,8 @@ public final class SegmentLog {
     // MARK: Reading
 
     public func batch(op: UInt64) -> BatchView {
-        precondition(op >= 1 && op <= lastOp, "op \(op) is not in the log")
-        let location = locations[Int(op - 1)]
+        precondition(op >= firstOp && op <= lastOp, "op \(op) is not in the log (it holds \(firstOp)...\(lastOp))")
+        let location = locations[locationIndex(op)]
         let position = Int(location.segment)
         if position < archives.count {
             let archive = archives[position]
@@ -186,8 +208,8 @@ public final class SegmentLog {
     /// Calls `body` with each batch from `startOp` through `endOp` (at most the log's last op), in op order.
     public func forEachBatch(from startOp: UInt64 = 1, through endOp: UInt64 = .max, _ body: (BatchView) throws -> Void) rethrows {
         let last = min(endOp, lastOp)
-        guard max(startOp, 1) <= last else { return }
-        for op in max(startOp, 1)...last { try body(batch(op: op)) }
+        guard max(startOp, firstOp) <= last else { return }
+        for op in max(startOp, firstOp)...last { try body(batch(op: op)) }
     }
 
     // MARK: Writing
@@ -259,8 +281,8 @@ public final class SegmentLog {
         precondition(!isReadOnly)
         precondition(op <= lastOp, "cannot truncate after op \(op): the log ends at \(lastOp)")
         guard op < lastOp else { return }
-        precondition(op >= archivedThroughOp, "archived batches are committed: never truncated")
-        let firstDropped = locations[Int(op)]
+        precondition(op >= archivedThroughOp && op >= baseOp, "archived batches are committed: never truncated")
+        let firstDropped = locations[locationIndex(op + 1)]
         // Later segments hold nothing to keep: delete them, newest first.
         while archives.count + segments.count - 1 > Int(firstDropped.segment) {
             let file = segments.removeLast()
@@ -284,9 +306,9 @@ public final class SegmentLog {
         syncTakenOffset = min(syncTakenOffset, start)
         durableOffset = min(durableOffset, start)
         durableOp = min(durableOp, op)
-        if op == 0 {
-            lastHeaderHash = Hash256.genesis(clusterId: clusterId)
-            lastRecordTimestampNs = 0
+        if op == baseOp {
+            lastHeaderHash = base?.baseHeaderHash ?? Hash256.genesis(clusterId: clusterId)
+            lastRecordTimestampNs = base?.baseRecordTimestampNs ?? 0
         } else {
             let header = batch(op: op).header
             lastHeaderHash = header.hash()
@@ -303,7 +325,7 @@ public final class SegmentLog {
             durableOffset = writeOffset
             durableOp = lastOp
         }
-        let index = archives.count + segments.count + 1
+        let index = firstSegmentIndex + archives.count + segments.count
         let path = directoryPath + "/" + SegmentLog.segmentFileName(index)
         let file = try MappedFile(creating: path, sizeBytes: segmentSizeBytes)
         let header = SegmentHeader(clusterId: clusterId, segmentIndex: UInt64(index), firstOp: firstOp, segmentSizeBytes: segmentSizeBytes)

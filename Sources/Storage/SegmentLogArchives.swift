@@ -129,6 +129,8 @@ public struct ArchivedSegmentReport: Sendable {
 public final class ArchiveJob: @unchecked Sendable {
     let file: MappedFile
     let position: Int
+    /// The number in the segment's (and the archive's) file name.
+    let segmentIndex: Int
     let firstOp: UInt64
     let offsets: [UInt32]
     let headers: [BatchHeader]
@@ -145,11 +147,12 @@ public final class ArchiveJob: @unchecked Sendable {
 
     var lastOp: UInt64 { firstOp + UInt64(offsets.count) - 1 }
 
-    init(file: MappedFile, position: Int, firstOp: UInt64, offsets: [UInt32], headers: [BatchHeader], dataEnd: Int,
+    init(file: MappedFile, position: Int, segmentIndex: Int, firstOp: UInt64, offsets: [UInt32], headers: [BatchHeader], dataEnd: Int,
          previousHeaderHash: Hash256, previousRecordTimestampNs: UInt64, path: String, directoryPath: String, clusterId: UInt128, segmentSizeBytes: Int, buffers: ArchiveBufferPool) {
         self.buffers = buffers
         self.file = file
         self.position = position
+        self.segmentIndex = segmentIndex
         self.firstOp = firstOp
         self.offsets = offsets
         self.headers = headers
@@ -169,9 +172,9 @@ public final class ArchiveJob: @unchecked Sendable {
         let last = headers[headers.count - 1]
         archiveSizeBytes = try ArchiveFile.write(
             path: path, directoryPath: directoryPath, data: data, batchOffsets: offsets, batchHeaders: headers, clusterId: clusterId,
-            segmentIndex: position + 1, firstOp: firstOp, lastHeaderHash: last.hash(),
+            segmentIndex: segmentIndex, firstOp: firstOp, lastHeaderHash: last.hash(),
             lastRecordTimestampNs: last.lastRecordTimestampNs)
-        let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: position + 1, segmentSizeBytes: segmentSizeBytes,
+        let index = try ArchiveFile.readIndex(path: path, clusterId: clusterId, segmentIndex: segmentIndex, segmentSizeBytes: segmentSizeBytes,
                                               firstOp: firstOp, previousHeaderHash: previousHeaderHash, previousRecordTimestampNs: previousRecordTimestampNs)
         let archived = ArchivedSegment(path: path, index: index, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: buffers)
         let readBack = try archived.load()
@@ -216,15 +219,15 @@ extension SegmentLog {
             guard let first = locations.firstIndex(where: { Int($0.segment) == position }) else { break }
             var last = first
             while last + 1 < locations.count && Int(locations[last + 1].segment) == position { last += 1 }
-            guard UInt64(last + 1) <= throughOp else { break }
+            guard firstOp + UInt64(last) <= throughOp else { break }
             let offsets = locations[first...last].map(\.offset)
             let headers = offsets.map { file.bytes.load(fromByteOffset: Int($0), as: BatchHeader.self) }
-            let previous = previousHash.map { ($0, previousTimestampNs) } ?? ArchivedSegment.continuation(log: self, beforeOp: UInt64(first + 1))
+            let previous = previousHash.map { ($0, previousTimestampNs) } ?? ArchivedSegment.continuation(log: self, beforeOp: firstOp + UInt64(first))
             let lastHeader = headers[headers.count - 1]
             jobs.append(ArchiveJob(
-                file: file, position: position, firstOp: UInt64(first + 1), offsets: offsets, headers: headers,
+                file: file, position: position, segmentIndex: firstSegmentIndex + position, firstOp: firstOp + UInt64(first), offsets: offsets, headers: headers,
                 dataEnd: Int(offsets[offsets.count - 1]) + lastHeader.batchSizeBytes, previousHeaderHash: previous.0,
-                previousRecordTimestampNs: previous.1, path: directoryPath + "/" + ArchiveFile.fileName(segmentIndex: position + 1),
+                previousRecordTimestampNs: previous.1, path: directoryPath + "/" + ArchiveFile.fileName(segmentIndex: firstSegmentIndex + position),
                 directoryPath: directoryPath, clusterId: clusterId, segmentSizeBytes: segmentSizeBytes, buffers: archiveBuffers))
             previousHash = lastHeader.hash()
             previousTimestampNs = lastHeader.lastRecordTimestampNs
@@ -236,7 +239,7 @@ extension SegmentLog {
     /// reads the archive from now on. Jobs are installed in order.
     public func installArchive(_ job: ArchiveJob) throws -> ArchivedSegmentReport {
         guard let archived = job.prepared else { preconditionFailure("install a performed job only") }
-        precondition(job.position == archives.count && segments.first === job.file, "archive jobs are installed in order")
+        precondition(segments.first === job.file, "archive jobs are installed in order")
         try Syscall.unlink(job.file.path)
         try Syscall.fsyncDirectory(directoryPath)
         segments.removeFirst()
@@ -259,7 +262,8 @@ extension SegmentLog {
     /// throws `ArchiveError` before any of its batches is handed out. A view is valid only during
     /// its call.
     public func streamBatches(from firstOp: UInt64, through lastOp: UInt64, _ body: (BatchView) throws -> Bool) throws {
-        guard firstOp >= 1, firstOp <= lastOp else { return }
+        precondition(firstOp >= self.firstOp, "op \(firstOp) is before the log's first op \(self.firstOp)")
+        guard firstOp <= lastOp else { return }
         var archiveEnd: UInt64 = 0
         defer { if archiveEnd > 0 { releaseArchives(through: archiveEnd) } }
         for op in firstOp...lastOp {
@@ -278,7 +282,7 @@ extension SegmentLog {
     /// reader's own `loadArchives` to report.
     public func prefetchArchive(after op: UInt64) {
         guard op < archivedThroughOp else { return }
-        let archive = archives[Int(locations[Int(op)].segment)]
+        let archive = archives[Int(locations[locationIndex(op + 1)].segment)]
         DispatchQueue.global().async { _ = try? archive.load() }
     }
 
@@ -290,8 +294,8 @@ extension SegmentLog {
 
     /// The header of batch `op`, without decompressing an archived segment.
     public func header(op: UInt64) -> BatchHeader {
-        precondition(op >= 1 && op <= lastOp, "op \(op) is not in the log")
-        let location = locations[Int(op - 1)]
+        precondition(op >= firstOp && op <= lastOp, "op \(op) is not in the log (it holds \(firstOp)...\(lastOp))")
+        let location = locations[locationIndex(op)]
         if Int(location.segment) < archives.count {
             let archive = archives[Int(location.segment)]
             return archive.index.batchHeaders[Int(op - archive.header.firstOp)]
@@ -301,8 +305,8 @@ extension SegmentLog {
 
     /// The archive holding `op`, if `op` is archived: its first and last op.
     public func archiveRange(containing op: UInt64) -> ClosedRange<UInt64>? {
-        guard op >= 1, op <= archivedThroughOp else { return nil }
-        let archive = archives[Int(locations[Int(op - 1)].segment)]
+        guard op >= firstOp, op <= archivedThroughOp else { return nil }
+        let archive = archives[Int(locations[locationIndex(op)].segment)]
         return archive.header.firstOp...archive.header.lastOp
     }
 }
@@ -310,7 +314,10 @@ extension SegmentLog {
 extension ArchivedSegment {
     /// The header hash and last record timestamp the batch `op` continues from.
     static func continuation(log: SegmentLog, beforeOp op: UInt64) -> (hash: Hash256, timestampNs: UInt64) {
-        guard op > 1 else { return (Hash256.genesis(clusterId: log.clusterId), 0) }
+        if op == log.firstOp {
+            guard let base = log.base else { return (Hash256.genesis(clusterId: log.clusterId), 0) }
+            return (base.baseHeaderHash, base.baseRecordTimestampNs)
+        }
         let header = log.header(op: op - 1)
         return (header.hash(), header.lastRecordTimestampNs)
     }

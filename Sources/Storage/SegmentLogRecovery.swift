@@ -22,19 +22,34 @@ extension SegmentLog {
                 try Syscall.unlink(directoryPath + "/" + name)
             }
         }
-        let segmentNames = Set(names.filter { $0.hasPrefix("segment-") && $0.hasSuffix(".wlog") })
-        let archiveNames = Set(names.filter { $0.hasPrefix("archive-") && $0.hasSuffix(".wlza") })
-        var count = 0
+        if let found = try LogBase.read(directoryPath: directoryPath, clusterId: clusterId) {
+            base = found
+            lastOp = found.baseOp
+            lastHeaderHash = found.baseHeaderHash
+            lastRecordTimestampNs = found.baseRecordTimestampNs
+        }
+        var segmentNames = Set(names.filter { $0.hasPrefix("segment-") && $0.hasSuffix(".wlog") })
+        var archiveNames = Set(names.filter { $0.hasPrefix("archive-") && $0.hasSuffix(".wlza") })
+        var count = firstSegmentIndex - 1
         for name in segmentNames.union(archiveNames) {
             guard let index = SegmentLog.fileIndex(ofName: name) else {
-                throw LogCorruption(segmentPath: directoryPath + "/" + name, offset: 0, op: 1,
-                                    reason: "segment files are not numbered 1, 2, 3, ...: unexpected name \(name)")
+                throw LogCorruption(segmentPath: directoryPath + "/" + name, offset: 0, op: firstOp,
+                                    reason: "segment files are not numbered \(firstSegmentIndex), \(firstSegmentIndex + 1), ...: unexpected name \(name)")
+            }
+            if index < firstSegmentIndex {
+                // Before the log base: a crash after the base was written, before these were
+                // deleted (pruning, or a reset to a leader's snapshot). Finish the job.
+                segmentNames.remove(name)
+                archiveNames.remove(name)
+                if !isReadOnly { try Syscall.unlink(directoryPath + "/" + name) }
+                continue
             }
             count = max(count, index)
         }
-        // Archived segments first (a prefix of the log), then live ones; indexes 1, 2, 3, ... without gaps.
+        if !isReadOnly && base != nil { try Syscall.fsyncDirectory(directoryPath) }
+        // Archived segments first (a prefix of the log), then live ones; numbered without gaps.
         var liveNames: [String] = []
-        for index in stride(from: 1, through: count, by: 1) {
+        for index in stride(from: firstSegmentIndex, through: count, by: 1) {
             let segmentName = SegmentLog.segmentFileName(index)
             let archiveName = ArchiveFile.fileName(segmentIndex: index)
             let hasSegment = segmentNames.contains(segmentName)
@@ -84,7 +99,7 @@ extension SegmentLog {
             let path = directoryPath + "/" + name
             let isLast = livePosition == liveNames.count - 1
             let file = try MappedFile(path: path, writable: !isReadOnly)
-            if let problem = segmentHeaderProblem(file, index: position + 1) {
+            if let problem = segmentHeaderProblem(file, index: firstSegmentIndex + position) {
                 if isLast && !laterBatchHeaders(file, from: Limits.segmentHeaderSizeBytes, windowEnd: file.sizeBytes).found {
                     // Crash while creating the segment: nothing was ever written to it.
                     if !isReadOnly {

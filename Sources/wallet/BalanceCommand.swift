@@ -39,7 +39,7 @@ struct BalanceCommand: ParsableCommand {
                     guard let instant = Instant.parseNs(atTime!) else {
                         throw UserError("--at-time '\(atTime!)' is neither ns since the epoch nor RFC 3339 UTC (e.g. 2026-11-23T14:20:00Z)")
                     }
-                    guard let found = History.point(atTimeNs: instant, in: log) else {
+                    guard let found = try History.point(atTimeNs: instant, in: log) else {
                         throw UserError("no record is at or before \(Instant.format(ns: instant)): the log starts later (or is empty)")
                     }
                     point = found

@@ -29,19 +29,30 @@ struct VerifyCommand: ParsableCommand {
                 try failBeforeReplay("\(error)", op: error.op)
             }
             let checkpoint = try StateCheckpoint.read(directory: directory.path)
+            let snapshots = try SnapshotFile.list(dataPath: directory.path)
+            let clusterId = directory.superblock.clusterId
+            var problems: [String] = []
+            var notes: [String] = []
+            // A pruned log (or one a leader's snapshot replaced) starts from its oldest snapshot
+            // that can be continued: read back whole, bound to the log, holding the digest it
+            // claims. Everything after it is checked as usual.
+            let start = log.baseOp == 0 ? nil
+                : startingSnapshot(snapshots, log: log, clusterId: clusterId, spareTransfers: LocalNode.recordCounts(log).transfers, problems: &problems)
+            if let start {
+                notes.append("the log starts after op \(log.baseOp) (pruned): the replay starts from the snapshot at op \(start.op); what came before is vouched for only by that snapshot's checksums")
+            }
+            let canReplay = log.baseOp == 0 || start != nil
             // Sized from the batch headers up front, so the replay never pauses to grow a table.
-            let ledger = LocalNode.genesisLedger(for: log, hashSeed: LocalNode.hashSeed(clusterId: directory.superblock.clusterId))
+            let ledger = start?.ledger ?? LocalNode.genesisLedger(for: log, hashSeed: LocalNode.hashSeed(clusterId: clusterId))
             let progress = Progress("verify", total: Int(log.lastOp), unit: "batches", quiet: json)
             let startNs = monotonicNowNs()
-            var problems: [String] = []
             var divergence: (op: UInt64, account: AccountDivergence?)?
-            var notes: [String] = []
             // A torn tail is what a crash mid-write leaves: never acknowledged, cut by the next
             // writable open. Damage to an acknowledged batch already failed `openLog` above.
             if let cut = log.tailTruncation { notes.append("a crash left a torn tail (not acknowledged, cut on the next ingest): \(cut)") }
             var replayedTransfers = 0
             var replayedDigest: Hash256?
-            var replayedThrough: UInt64 = 0
+            var replayedThrough: UInt64 = start?.op ?? 0
             var replayNs: UInt64 = 0
             func replay(through op: UInt64) throws {
                 guard op > replayedThrough else { return }
@@ -52,12 +63,11 @@ struct VerifyCommand: ParsableCommand {
             }
             // Archived segments are decompressed and checked as the replay reaches them; a damaged
             // one ends the replay there, named with its file, offset and op.
-            let snapshots = try SnapshotFile.list(dataPath: directory.path)
-            var snapshotsChecked = 0
+            var snapshotsChecked = start == nil ? 0 : 1
+            let replayedFromOp = replayedThrough + 1
             do {
                 // Every snapshot must read back whole and hold exactly the state the log gives at its op.
-                let clusterId = directory.superblock.clusterId
-                for snapshot in snapshots {
+                for snapshot in snapshots where canReplay && snapshot.op > replayedThrough {
                     guard snapshot.op <= log.lastOp else {
                         problems.append("snapshot \(snapshot.path) is at op \(snapshot.op), past the log's end (op \(log.lastOp))")
                         continue
@@ -67,7 +77,7 @@ struct VerifyCommand: ParsableCommand {
                     do {
                         let (header, restored) = try SnapshotFile.read(path: snapshot.path, clusterId: clusterId, hashSeed: ledger.hashSeed, spareTransfers: 1)
                         snapshotsChecked += 1
-                        if header.batchHeaderHash != log.header(op: snapshot.op).hash() {
+                        if header.batchHeaderHash != log.headerHash(op: snapshot.op) {
                             problems.append("snapshot \(snapshot.path) was taken from another log (batch header hash at op \(snapshot.op) differs)")
                         } else if header.digest != digest || restored.digest() != digest {
                             let where_ = firstDivergence(expected: ledger, actual: restored)
@@ -78,7 +88,9 @@ struct VerifyCommand: ParsableCommand {
                         problems.append("\(error)")
                     }
                 }
-                if let checkpoint {
+                if !canReplay {
+                    // Already reported: no snapshot to continue the pruned log from.
+                } else if let checkpoint {
                     if checkpoint.op > log.lastOp {
                         problems.append("the live state is at op \(checkpoint.op) but the log ends at op \(log.lastOp): batches are missing")
                     } else if checkpoint.op < replayedThrough {
@@ -98,7 +110,7 @@ struct VerifyCommand: ParsableCommand {
                 } else if log.lastOp > 0 && snapshots.isEmpty {
                     problems.append("no live state digest recorded (state-digest file missing) though the log holds \(log.lastOp) batches")
                 }
-                try replay(through: log.lastOp)
+                if canReplay { try replay(through: log.lastOp) }
             } catch let error as ArchiveError {
                 problems.append("\(error); the replay stopped there")
             }
@@ -133,7 +145,7 @@ struct VerifyCommand: ParsableCommand {
                     return "{\"op\":\(found.op),\"account\":\"\(account.accountId)\",\"expected\":\"\(account.expected)\",\"actual\":\"\(account.actual)\"}"
                 } ?? "null"
                 print("{\"ok\":\(ok),\"batches\":\(log.lastOp),\"notes\":\(notes.count),\"transfers\":\(replayedTransfers),\"transfers_per_s\":\(rate),\"elapsed_ms\":\(elapsedNs / 1_000_000),"
-                    + "\"snapshots_checked\":\(snapshotsChecked),\"archives\":\(log.archivePaths.count),\"first_divergence\":\(firstDivergence),"
+                    + "\"snapshots_checked\":\(snapshotsChecked),\"archives\":\(log.archivePaths.count),\"base_op\":\(log.baseOp),\"replayed_from_op\":\(replayedFromOp),\"first_divergence\":\(firstDivergence),"
                     + "\"checkpoint_op\":\(checkpoint?.op ?? 0),\"digest\":\"\(replayedDigest?.description ?? "")\"\(rulesReport),\"problems\":[\(escaped)]}")
             } else {
                 print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers at \(formatCount(rate)) transfers/s (replay), \(snapshotsChecked) snapshots checked, \(log.archivePaths.count) archived segments replayed, \(elapsedNs / 1_000_000) ms in all")
@@ -151,13 +163,40 @@ extension VerifyCommand {
     /// The rules versions recorded in the batch headers, each with its batch count and op range.
     func rulesVersions(_ log: SegmentLog) -> [(version: UInt32, batches: Int, firstOp: UInt64, lastOp: UInt64)] {
         var found: [UInt32: (batches: Int, firstOp: UInt64, lastOp: UInt64)] = [:]
-        guard log.lastOp >= 1 else { return [] }
-        for op in 1...log.lastOp {
+        guard log.lastOp >= log.firstOp else { return [] }
+        for op in log.firstOp...log.lastOp {
             let version = log.header(op: op).rulesVersion
             let seen = found[version]
             found[version] = ((seen?.batches ?? 0) + 1, seen?.firstOp ?? op, op)
         }
         return found.sorted { $0.key < $1.key }.map { ($0.key, $0.value.batches, $0.value.firstOp, $0.value.lastOp) }
+    }
+
+    /// The oldest snapshot at or after a pruned log's base that reads back whole, is bound to this
+    /// log and holds the digest it claims: where the replay of a pruned log starts. Nil (with the
+    /// reason in `problems`) when there is none: then nothing can be replayed.
+    func startingSnapshot(_ snapshots: [(op: UInt64, path: String)], log: SegmentLog, clusterId: UInt128, spareTransfers: Int,
+                          problems: inout [String]) -> (op: UInt64, ledger: Ledger)? {
+        var skipped: [String] = []
+        for snapshot in snapshots where snapshot.op >= log.baseOp && snapshot.op <= log.lastOp {
+            do {
+                let (header, restored) = try SnapshotFile.read(path: snapshot.path, clusterId: clusterId,
+                                                               hashSeed: LocalNode.hashSeed(clusterId: clusterId), spareTransfers: spareTransfers)
+                guard header.batchHeaderHash == log.headerHash(op: snapshot.op) else {
+                    throw SnapshotError(path: snapshot.path, offset: 64, reason: "was taken from another log (batch header hash at op \(snapshot.op) differs)")
+                }
+                guard restored.digest() == header.digest else {
+                    throw SnapshotError(path: snapshot.path, offset: 96, reason: "its state does not have the digest its header records")
+                }
+                problems += skipped
+                return (snapshot.op, restored)
+            } catch {
+                skipped.append("\(error)")
+            }
+        }
+        problems += skipped
+        problems.append("the log starts after op \(log.baseOp) (pruned) and no valid snapshot at or after that op was found: nothing can be replayed")
+        return nil
     }
 
     /// The log itself is damaged (a checksum, a missing or reordered batch, a broken chain): report

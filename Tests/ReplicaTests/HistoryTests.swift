@@ -138,8 +138,8 @@ final class HistoryTests: XCTestCase {
             let (ledger, _) = try History.ledger(at: point, dataPath: path, log: log, clusterId: clusterId, problems: &problems)
             XCTAssertEqual(accountsNow(ledger), expectedAtInstant[instant], "balances at \(Instant.format(ns: instant)) (op \(point.op), \(point.records) records)")
         }
-        XCTAssertTrue(instants.contains { !History.point(atTimeNs: $0, in: log)!.isWholeBatch }, "some instants fall inside a batch")
-        XCTAssertNil(History.point(atTimeNs: firstNs - 1, in: log), "nothing is at or before an instant before the first record")
+        XCTAssertTrue(try instants.contains { try !History.point(atTimeNs: $0, in: log)!.isWholeBatch }, "some instants fall inside a batch")
+        XCTAssertNil(try History.point(atTimeNs: firstNs - 1, in: log), "nothing is at or before an instant before the first record")
         XCTAssertThrowsError(try History.point(afterOp: log.lastOp + 1, in: log))
     }
 

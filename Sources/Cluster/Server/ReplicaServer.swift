@@ -77,7 +77,7 @@ public final class ReplicaServer: @unchecked Sendable {
         entries.reserveCapacity(Int(log.lastOp))
         let stored = LogEntryPayload(.stored)
         // Terms from the headers alone: archived segments stay compressed until a replay needs them.
-        if log.lastOp >= 1 { for op in 1...log.lastOp { entries.append(Entry(term: log.header(op: op).term, payload: stored)) } }
+        if log.lastOp >= log.firstOp { for op in log.firstOp...log.lastOp { entries.append(Entry(term: log.header(op: op).term, payload: stored)) } }
         precondition(entries.last.map { $0.term <= hardState.term } ?? true, "the log holds a term the hard state never reached")
         persistedHardState = hardState
         noopPayload = LogEntryPayload.noop()
