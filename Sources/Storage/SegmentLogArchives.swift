@@ -235,6 +235,16 @@ extension SegmentLog {
         return jobs
     }
 
+    /// Whether `job` still archives this log's oldest live segment. A job taken before the log was
+    /// reset (a follower that installed its leader's snapshot) is stale: `discardArchive` it.
+    public func isCurrent(_ job: ArchiveJob) -> Bool { segments.first === job.file }
+
+    /// Deletes the archive a stale job wrote (its segment is gone from the log).
+    public func discardArchive(_ job: ArchiveJob) {
+        precondition(!isCurrent(job))
+        _ = unlink(job.path)
+    }
+
     /// Replaces a performed job's segment by its archive: deletes the segment file (durably) and
     /// reads the archive from now on. Jobs are installed in order.
     public func installArchive(_ job: ArchiveJob) throws -> ArchivedSegmentReport {

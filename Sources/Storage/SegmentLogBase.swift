@@ -34,13 +34,19 @@ extension SegmentLog {
     /// installed its leader's snapshot at `baseOp`, whose own log no longer matches or is too old).
     /// The next append must be op `baseOp + 1`, chained to `baseHeaderHash`. Every batch the log
     /// held is deleted, after the new base is durable. Appends must be synced before.
-    public func reset(baseOp: UInt64, baseTerm: UInt64, baseHeaderHash: Hash256, baseRecordTimestampNs: UInt64) throws {
+    ///
+    /// Returns the retired segments' mappings: batch views into them stay valid (the files are
+    /// unlinked, not unmapped) for as long as the caller keeps these, so a thread still reading
+    /// such views (a replica's compactor) can finish first.
+    @discardableResult
+    public func reset(baseOp: UInt64, baseTerm: UInt64, baseHeaderHash: Hash256, baseRecordTimestampNs: UInt64) throws -> [AnyObject] {
         precondition(!isReadOnly)
         precondition(durableOffset == writeOffset, "sync before a reset")
         let newBase = LogBase(clusterId: clusterId, baseOp: baseOp, baseTerm: baseTerm, baseRecordTimestampNs: baseRecordTimestampNs,
                               baseHeaderHash: baseHeaderHash, firstSegmentIndex: UInt64(firstSegmentIndex + archives.count + segments.count))
         try newBase.write(directoryPath: directoryPath)
         let paths = archives.map(\.path) + segments.map(\.path)
+        let retired: [AnyObject] = segments
         for archive in archives { archive.release() }
         archives.removeAll()
         segments.removeAll()
@@ -56,5 +62,6 @@ extension SegmentLog {
         syncTakenOffset = 0
         durableOffset = 0
         tailTruncation = nil
+        return retired
     }
 }

@@ -83,6 +83,30 @@ public enum SnapshotFile {
         }
     }
 
+    /// Where a snapshot received from a leader is assembled (removed like any temporary file on open).
+    /// `transfer` tells apart two transfers of the same snapshot (one may still be read back
+    /// while the next arrives).
+    public static func incomingPath(dataPath: String, op: UInt64, transfer: UInt64) -> String {
+        directoryPath(dataPath) + "/incoming-" + String(op) + "-" + String(transfer) + ".wsnap.tmp"
+    }
+
+    /// Makes a complete received file durable (before it is read back and trusted).
+    public static func syncReceived(path: String) throws {
+        let fd = try Syscall.open(path, O_RDONLY)
+        defer { Syscall.close(fd) }
+        try Syscall.fsync(fd, path)
+    }
+
+    /// Publishes a received, durable, checked snapshot under its op's name (rename, directory
+    /// fsync) and keeps the newest `retainedCount`. Returns the published path.
+    public static func publishReceived(path: String, dataPath: String, op: UInt64, retainedCount: Int) throws -> String {
+        let published = directoryPath(dataPath) + "/" + fileName(op: op)
+        try Syscall.rename(path, published)
+        try Syscall.fsyncDirectory(directoryPath(dataPath))
+        try deleteAllButNewest(retainedCount, dataPath: dataPath)
+        return published
+    }
+
     /// Snapshot files by op, oldest first (names that do not parse are ignored; temp files too).
     public static func list(dataPath: String) throws -> [(op: UInt64, path: String)] {
         let directory = directoryPath(dataPath)
@@ -160,12 +184,21 @@ public enum SnapshotFile {
         }
         try Syscall.rename(temporaryPath, path)
         try Syscall.fsyncDirectory(directory)
-        let all = try list(dataPath: dataPath)
-        if all.count > retainedCount {
-            for old in all.prefix(all.count - retainedCount) { try Syscall.unlink(old.path) }
-            try Syscall.fsyncDirectory(directory)
-        }
+        try deleteAllButNewest(retainedCount, dataPath: dataPath)
         return (path, offset)
+    }
+
+    /// Retention: deletes all but the newest `retainedCount` snapshots. A file already gone (a
+    /// second writer, such as a replica's compactor next to a snapshot received from its leader,
+    /// got there first) is not an error.
+    static func deleteAllButNewest(_ retainedCount: Int, dataPath: String) throws {
+        precondition(retainedCount >= 1)
+        let all = try list(dataPath: dataPath)
+        guard all.count > retainedCount else { return }
+        for old in all.prefix(all.count - retainedCount) where unlink(old.path) != 0 && errno != ENOENT {
+            throw IOError(operation: "unlink", path: old.path, errno: errno)
+        }
+        try Syscall.fsyncDirectory(directoryPath(dataPath))
     }
 
     /// Bytes written before they are pushed to the disk (`write_back_step_bytes`).

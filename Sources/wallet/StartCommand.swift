@@ -25,6 +25,9 @@ struct StartCommand: ParsableCommand {
     var snapshotIntervalTransfers: Int = 10_000_000
     @Option(help: "Snapshots kept (snapshots_retained); older ones are deleted, the log never is.") var snapshotsRetained: Int = 3
     @Flag(name: .customLong("no-archive"), help: "Do not archive (lz4) sealed segments after each snapshot.") var noArchive = false
+    @Flag(name: .customLong("prune-archives"),
+          help: "Delete the archives the oldest retained snapshot covers (keep your archive elsewhere); a follower that needs them is sent a snapshot.")
+    var pruneArchives = false
     @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
     @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
 
@@ -44,6 +47,8 @@ struct StartCommand: ParsableCommand {
             options.snapshotIntervalTransfers = snapshotIntervalTransfers
             options.snapshotsRetained = snapshotsRetained
             options.archiveSegments = !noArchive
+            guard !(pruneArchives && noArchive) else { throw UserError("--prune-archives deletes archives: it needs archiving (drop --no-archive)") }
+            options.pruneArchives = pruneArchives
             options.accountsCapacity = accountsCapacity
             options.transfersCapacity = transfersCapacity
             keepLargeAllocationsOnTheHeap()

@@ -68,6 +68,7 @@ final class WireTests: XCTestCase {
         let bodies: [MessageBody<LogEntryPayload>] = [
             .preVote(lastIndex: 9, lastTerm: 2), .preVoteResponse(granted: true), .requestVote(lastIndex: 1, lastTerm: 1),
             .requestVoteResponse(granted: false), .appendEntriesResponse(success: true, matchIndex: 40, hintIndex: 41, readContext: 5),
+            .installSnapshot(index: 1234, snapshotTerm: 7),
         ]
         for body in bodies {
             let frame = RaftMessageCodec.encode(Message(from: 0, to: 1, term: 8, body: body), clusterId: 3) { _ in fatalError() }
@@ -75,6 +76,24 @@ final class WireTests: XCTestCase {
             let decoded = try slice.withUnsafeReadableBytes { try RaftMessageCodec.decode($0, localId: 1, replicaCount: 3, clusterId: 3) }
             XCTAssertEqual(String(describing: decoded.body), String(describing: body))
             XCTAssertEqual(decoded.term, 8)
+        }
+    }
+
+    func testSnapshotChunksRoundTripAndBadOnesAreRefused() throws {
+        let data: [UInt8] = (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        func body(offset: UInt64, fileSize: UInt64, to: Int = 2) -> ByteBuffer {
+            let frame = data.withUnsafeBytes {
+                SnapshotChunkMessage.encode(from: 0, to: to, leaderTerm: 4, snapshotOp: 99, snapshotTerm: 3, fileSizeBytes: fileSize, offset: offset, data: $0, clusterId: 3)
+            }
+            return frame.getSlice(at: FrameHeader.sizeBytes, length: frame.readableBytes - FrameHeader.sizeBytes)!
+        }
+        let decoded = try body(offset: 1000, fileSize: 6000).withUnsafeReadableBytes { try SnapshotChunkMessage.decode($0, localId: 2, replicaCount: 3) }
+        XCTAssertEqual(decoded.bytes, data)
+        XCTAssertEqual([decoded.from, decoded.to], [0, 2])
+        XCTAssertEqual([decoded.leaderTerm, decoded.snapshotOp, decoded.snapshotTerm, decoded.fileSizeBytes, decoded.offset], [4, 99, 3, 6000, 1000])
+        // Past the announced file size, to another replica, or a file larger than snapshot_file_size_bytes_max.
+        for bad in [body(offset: 1001, fileSize: 6000), body(offset: 0, fileSize: 6000, to: 1), body(offset: 0, fileSize: SnapshotChunkMessage.fileSizeBytesMax + 1)] {
+            XCTAssertThrowsError(try bad.withUnsafeReadableBytes { try SnapshotChunkMessage.decode($0, localId: 2, replicaCount: 3) })
         }
     }
 

@@ -21,9 +21,10 @@ final class Compactor: @unchecked Sendable {
     let clusterId: UInt128
     let intervalTransfers: Int
     let retainedCount: Int
-    private let ledger: Ledger
+    /// Touched only on the compactor's thread (replaced by a `restart` item).
+    private var ledger: Ledger
     private let condition = NSCondition()
-    private var pending: [BatchView] = []
+    private var pending: [Work] = []
     private var closed = false
     private var lastSnapshot: (op: UInt64, digest: Hash256)?
     private var thread: Thread?
@@ -52,10 +53,29 @@ final class Compactor: @unchecked Sendable {
         self.thread = thread
     }
 
+    /// What the replica thread hands over, in order.
+    private enum Work {
+        case batch(BatchView)
+        /// Continue from another state (a snapshot installed from the leader). `retired` keeps the
+        /// mappings of the batches queued before it alive until they are applied.
+        case restart(Ledger, op: UInt64, digest: Hash256, retired: [AnyObject])
+    }
+
     /// Called by the replica thread for every batch it applies, in op order.
     func follow(_ batch: BatchView) {
+        push(.batch(batch))
+    }
+
+    /// Called by the replica thread when its state was replaced by a snapshot at `op`: `ledger`
+    /// (a copy of that state, the compactor's own) is followed from then on. Batches queued
+    /// before are applied to the old state first; `retired` keeps their segments mapped until then.
+    func restart(ledger: Ledger, op: UInt64, digest: Hash256, retired: [AnyObject]) {
+        push(.restart(ledger, op: op, digest: digest, retired: retired))
+    }
+
+    private func push(_ work: Work) {
         condition.lock()
-        pending.append(batch)
+        pending.append(work)
         condition.signal()
         condition.unlock()
     }
@@ -84,10 +104,22 @@ final class Compactor: @unchecked Sendable {
             condition.lock()
             while pending.isEmpty && !closed { condition.wait() }
             if closed { condition.unlock(); return }
-            let batches = pending
+            let work = pending
             pending.removeAll(keepingCapacity: true)
             condition.unlock()
-            for batch in batches {
+            for item in work {
+                let batch: BatchView
+                switch item {
+                case .batch(let next):
+                    batch = next
+                case .restart(let restored, let op, let digest, _):
+                    ledger = restored
+                    transfersSinceSnapshot = 0
+                    condition.lock()
+                    lastSnapshot = (op, digest)
+                    condition.unlock()
+                    continue
+                }
                 ledger.apply(batch, results: results)
                 if batch.recordKind == .transfers { transfersSinceSnapshot += batch.recordCount }
                 guard transfersSinceSnapshot >= intervalTransfers else { continue }

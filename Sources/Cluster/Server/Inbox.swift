@@ -27,6 +27,13 @@ enum InboxItem {
     case archived([ArchiveJob], Error?)
     /// The leader's background fsync finished (or failed).
     case synced(generation: UInt64, PendingSync, Error?)
+    /// A piece of the leader's snapshot file (follower).
+    case snapshotChunk(SnapshotChunkMessage)
+    /// A received snapshot file was read back and checked in the background (or failed): the
+    /// leader's install_snapshot message may now go to the core (follower).
+    case snapshotLoaded(Message<LogEntryPayload>, ReceivedSnapshot?, Error?)
+    /// A snapshot transfer to this peer ended (leader); a failure is retried when the core asks again.
+    case snapshotSent(peer: Int, op: UInt64, Error?)
 }
 
 /// A multi-producer, single-consumer queue whose consumer waits with a deadline (the next tick).

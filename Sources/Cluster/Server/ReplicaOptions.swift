@@ -18,6 +18,9 @@ public struct ReplicaOptions: Sendable {
     public var snapshotsRetained = SnapshotFile.retainedCountDefault
     /// After each snapshot, archive (lz4) the sealed segments it covers, on a background thread.
     public var archiveSegments = true
+    /// After archiving, delete the archives the oldest retained snapshot covers (the log then starts
+    /// later; a follower that needs what was deleted is sent a snapshot). Off by default: audit.
+    public var pruneArchives = false
     public var accountsCapacity = 1 << 16
     public var transfersCapacity = 1 << 20
     public var transport = TransportLimits()

@@ -20,7 +20,8 @@ public final class ReplicaServer: @unchecked Sendable {
     public let options: ReplicaOptions
     let directory: DataDirectory
     let log: SegmentLog
-    let ledger: Ledger
+    /// Replaced whole when a snapshot from the leader is installed.
+    var ledger: Ledger
     let raft: Raft<LogEntryPayload>
     let inbox = Inbox()
     let transport: Transport
@@ -56,6 +57,12 @@ public final class ReplicaServer: @unchecked Sendable {
     /// Archives are written and read back here, off the replica thread; only the swap is on it.
     private let archiveQueue = DispatchQueue(label: "wallet-replica-archive")
     private var archivingInFlight = false
+    /// Install snapshot: the leader's sender, the follower's receiver, and a received snapshot
+    /// checked and waiting for the core's `Ready.snapshot`.
+    private let snapshotSender = SnapshotSender()
+    private let snapshotReceiver: SnapshotReceiver
+    private var receivedSnapshot: ReceivedSnapshot?
+    private var raftCompactionDue = false
 
     public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
         self.options = options
@@ -73,12 +80,6 @@ public final class ReplicaServer: @unchecked Sendable {
         let hardState = record.map {
             HardState(term: $0.term, votedFor: $0.vote, votingFloorIndex: $0.votingFloorIndex, votingFloorTerm: $0.votingFloorTerm)
         } ?? HardState()
-        var entries: [Entry<LogEntryPayload>] = []
-        entries.reserveCapacity(Int(log.lastOp))
-        let stored = LogEntryPayload(.stored)
-        // Terms from the headers alone: archived segments stay compressed until a replay needs them.
-        if log.lastOp >= log.firstOp { for op in log.firstOp...log.lastOp { entries.append(Entry(term: log.header(op: op).term, payload: stored)) } }
-        precondition(entries.last.map { $0.term <= hardState.term } ?? true, "the log holds a term the hard state never reached")
         persistedHardState = hardState
         noopPayload = LogEntryPayload.noop()
         // The newest valid snapshot (committed and applied when it was taken) saves replaying the
@@ -94,9 +95,29 @@ public final class ReplicaServer: @unchecked Sendable {
         if let restored {
             FileHandle.standardError.write(Data("replica \(options.replica): loaded the snapshot at op \(restored.op); replaying the log after it as it commits\n".utf8))
         }
+        // A log that no longer starts at op 1 (pruned, or replaced by a leader's snapshot) gives the
+        // core only what follows the restored snapshot: a follower that needs more gets the snapshot.
+        let raftSnapshotOp: UInt64
+        if log.baseOp > 0 {
+            guard let restored else {
+                throw DataDirectoryError(path: options.dataPath, message: "the log starts after op \(log.baseOp) and no valid snapshot at or after that op was found"
+                    + (problems.isEmpty ? "" : ": " + problems.joined(separator: "; ")))
+            }
+            raftSnapshotOp = restored.op
+        } else {
+            raftSnapshotOp = 0
+        }
+        var entries: [Entry<LogEntryPayload>] = []
+        entries.reserveCapacity(Int(log.lastOp - raftSnapshotOp))
+        let stored = LogEntryPayload(.stored)
+        // Terms from the headers alone: archived segments stay compressed until a replay needs them.
+        if log.lastOp > raftSnapshotOp { for op in (raftSnapshotOp + 1)...log.lastOp { entries.append(Entry(term: log.header(op: op).term, payload: stored)) } }
+        precondition(max(entries.last?.term ?? 0, log.term(op: raftSnapshotOp)) <= hardState.term, "the log holds a term the hard state never reached")
         var seedGenerator = SystemRandomNumberGenerator()
         raft = Raft(id: options.replica, config: options.raft, seed: seedGenerator.next(), noopPayload: noopPayload,
-                    hardState: hardState, entries: entries, appliedIndex: appliedOp)
+                    hardState: hardState, entries: entries, appliedIndex: appliedOp,
+                    snapshotIndex: raftSnapshotOp, snapshotTerm: log.term(op: raftSnapshotOp))
+        snapshotReceiver = SnapshotReceiver(dataPath: options.dataPath)
         if options.snapshotIntervalTransfers > 0 {
             // The compactor's own copy of the same starting state.
             let compactorLedger: Ledger
@@ -158,7 +179,32 @@ public final class ReplicaServer: @unchecked Sendable {
     private func handle(_ item: InboxItem) throws {
         switch item {
         case .raft(let message):
+            if case .installSnapshot(let index, _) = message.body {
+                receiveInstallSnapshot(message, index: index)
+                return
+            }
             raft.step(message)
+        case .snapshotChunk(let chunk):
+            do {
+                if let started = try snapshotReceiver.receive(chunk) { logLine(started) }
+            } catch {
+                logLine("receiving a snapshot FAILED: \(error) (the leader sends it again)")
+            }
+        case .snapshotLoaded(let message, let received, let error):
+            if let error {
+                logLine("the snapshot received from replica \(message.from) FAILED its checks: \(error) (the leader sends it again)")
+                return
+            }
+            // The core decides: a stale message (an old term, or a snapshot it already covers) is
+            // answered without `Ready.snapshot`, and the file is dropped after this cycle.
+            if let stale = receivedSnapshot { unlink(stale.path) }
+            receivedSnapshot = received
+            raft.step(message)
+            // Carried out now, so the checked file and the core's `Ready.snapshot` stay paired.
+            try afterInputs()
+        case .snapshotSent(let peer, let op, let error):
+            snapshotSender.finished(peer: peer, op: op, whole: error == nil, nowNs: monotonicNowNs())
+            if let error { logLine("sending the snapshot to replica \(peer) FAILED: \(error) (sent again when the core asks)") }
         case .submit(let client, let requestId, let records):
             guard raft.role == .leader else {
                 answerNotLeader(client, requestId: requestId, command: .submitReply)
@@ -190,15 +236,23 @@ public final class ReplicaServer: @unchecked Sendable {
             transport.broadcast(SnapshotDigestMessage(from: options.replica, op: op, digest: digest).encode(clusterId: clusterId))
             ticksUntilDigestResend = ReplicaServer.digestResendTicks
             if options.archiveSegments { startArchiving(throughOp: op) }
+            // Retention may have deleted the snapshot the core would send to a far-behind follower.
+            compactRaftLogToRetainedSnapshot()
         case .archived(let jobs, let error):
             archivingInFlight = false
             for job in jobs {
+                guard log.isCurrent(job) else {
+                    // The log was replaced by a leader's snapshot while this was written.
+                    log.discardArchive(job)
+                    continue
+                }
                 let report = try log.installArchive(job)
                 FileHandle.standardError.write(Data("replica \(options.replica): archived ops \(report.firstOp)...\(report.lastOp): \(report.dataSizeBytes) bytes -> \(report.archiveSizeBytes) bytes\n".utf8))
             }
             if let error {
                 FileHandle.standardError.write(Data("replica \(options.replica): archiving FAILED: \(error) (the segment is kept; the next snapshot tries again)\n".utf8))
             }
+            if options.pruneArchives { try pruneArchives() }
         case .peerSnapshotDigest(let message):
             if let mismatch = digestComparison.recordPeer(message.from, op: message.op, digest: message.digest) { report(mismatch) }
         case .synced(let generation, let pending, let error):
@@ -214,6 +268,101 @@ public final class ReplicaServer: @unchecked Sendable {
             if !durable.isEmpty { raft.advance(Ready(durableEntries: durable)) }
             startBackgroundSyncIfIdle()
         }
+    }
+
+    private func logLine(_ line: String) {
+        FileHandle.standardError.write(Data("replica \(options.replica): \(line)\n".utf8))
+    }
+
+    // MARK: Install snapshot
+
+    /// Follower: the leader's install_snapshot message, after the file's chunks. The core hears
+    /// it only once the whole file is durable and checked (`snapshotLoaded`), so its answer
+    /// ("I hold everything through `index`") is true when it is sent. An incomplete file means
+    /// lost chunks: the message is dropped and the leader's core asks again.
+    private func receiveInstallSnapshot(_ message: Message<LogEntryPayload>, index: UInt64) {
+        guard let path = snapshotReceiver.takeComplete(from: message.from, op: index) else {
+            logLine("install_snapshot at op \(index) from replica \(message.from) without its whole file: dropped (it is sent again)")
+            return
+        }
+        let inbox = self.inbox
+        SnapshotReceiver.load(path: path, op: index, clusterId: clusterId, spareTransfers: options.transfersCapacity,
+                              withCompactorCopy: compactor != nil) { result in
+            switch result {
+            case .success(let received): inbox.push(.snapshotLoaded(message, received, nil))
+            case .failure(let error): inbox.push(.snapshotLoaded(message, nil, error))
+            }
+        }
+    }
+
+    /// Follower, Ready step 1: the core took the leader's snapshot. Publish the file, replace the
+    /// log (unless the core keeps the suffix that matches it) and the state, and restart the
+    /// compactor from the same state. Everything is durable before the core's reply is sent.
+    private func install(_ snapshot: SnapshotToInstall) throws {
+        guard let received = receivedSnapshot, received.header.op == snapshot.index else {
+            preconditionFailure("the core installs only the snapshot the shell checked (op \(snapshot.index))")
+        }
+        receivedSnapshot = nil
+        try SnapshotFile.publishReceived(path: received.path, dataPath: options.dataPath, op: snapshot.index, retainedCount: options.snapshotsRetained)
+        var retired: [AnyObject] = []
+        if snapshot.keepsLogAfterIndex {
+            precondition(log.headerHash(op: snapshot.index) == received.header.batchHeaderHash, "the kept log does not hold the snapshot's batch")
+        } else {
+            retired = try log.reset(baseOp: snapshot.index, baseTerm: snapshot.term, baseHeaderHash: received.header.batchHeaderHash,
+                                    baseRecordTimestampNs: received.header.lastTimestampNs)
+        }
+        ledger = received.ledger
+        appliedOp = snapshot.index
+        digestCache = nil
+        if let compactor, let copy = received.compactorLedger {
+            compactor.restart(ledger: copy, op: snapshot.index, digest: received.header.digest, retired: retired)
+        }
+        logLine("installed the snapshot at op \(snapshot.index) (term \(snapshot.term)) from the leader"
+            + (snapshot.keepsLogAfterIndex ? "; the log after it is kept" : "; the log now starts after it"))
+        inbox.push(.ownSnapshotDigest(op: snapshot.index, digest: received.header.digest))
+    }
+
+    /// Leader: the core asks for a snapshot to go to a follower whose next entry the log no longer
+    /// holds. One transfer per follower at a time; the core's own resend (after a heartbeat with no
+    /// progress) starts a new one once this one ended.
+    private func sendSnapshot(_ message: Message<LogEntryPayload>, index: UInt64) {
+        // A follower that is down hears nothing until it reconnects; the core asks again then.
+        guard transport.isConnected(to: message.to), snapshotSender.shouldSend(op: index, to: message.to, nowNs: monotonicNowNs()) else { return }
+        let path = SnapshotFile.directoryPath(options.dataPath) + "/" + SnapshotFile.fileName(op: index)
+        guard FileManager.default.fileExists(atPath: path) else {
+            logLine("no snapshot file at op \(index) to send to replica \(message.to): retention moved on; the core moves to the oldest one kept")
+            // Not here, in the middle of carrying out a Ready: after it (`afterInputs`).
+            raftCompactionDue = true
+            return
+        }
+        logLine("sending the snapshot at op \(index) to replica \(message.to)")
+        let inbox = self.inbox
+        snapshotSender.start(message, path: path, transport: transport, clusterId: clusterId) { error in
+            inbox.push(.snapshotSent(peer: message.to, op: index, error))
+        }
+    }
+
+    /// Deletes the archives the oldest retained snapshot covers (`--prune-archives`), then moves
+    /// the core's compaction point along.
+    private func pruneArchives() throws {
+        let snapshots = try SnapshotFile.list(dataPath: options.dataPath)
+        guard let oldest = snapshots.first(where: { $0.op >= log.baseOp && $0.op <= appliedOp }) else { return }
+        let pruned = try log.pruneArchives(throughOp: oldest.op)
+        if !pruned.isEmpty {
+            logLine("pruned \(pruned.count) archives: the log now starts after op \(log.baseOp)")
+            compactRaftLogToRetainedSnapshot()
+        }
+    }
+
+    /// Once the log no longer starts at op 1, the core's log starts at a snapshot this replica
+    /// keeps, so whatever a follower needs is either in the log or in that snapshot's file. When
+    /// retention deletes that file, the core moves on to the oldest one kept.
+    private func compactRaftLogToRetainedSnapshot() {
+        guard log.baseOp > 0 || raft.snapshotIndex > 0 else { return }
+        let floor = max(log.baseOp, raft.snapshotIndex)
+        let kept = (try? SnapshotFile.list(dataPath: options.dataPath)) ?? []
+        guard let oldest = kept.first(where: { $0.op >= floor && $0.op <= appliedOp }), oldest.op > raft.snapshotIndex else { return }
+        raft.compactLog(through: oldest.op)
     }
 
     /// Loud on purpose: a digest mismatch means replicas with the same log hold different states.
@@ -286,6 +435,15 @@ public final class ReplicaServer: @unchecked Sendable {
             raft.advance(try carryOut(ready))
             if raft.role != .leader { abandonLeaderWork() }
             formBatches()
+        }
+        if raftCompactionDue {
+            raftCompactionDue = false
+            compactRaftLogToRetainedSnapshot()
+        }
+        if let unused = receivedSnapshot {
+            // The core did not take it (stale, or already covered): nothing refers to the file.
+            receivedSnapshot = nil
+            unlink(unused.path)
         }
     }
 
@@ -368,16 +526,15 @@ public final class ReplicaServer: @unchecked Sendable {
     /// Carries out `ready`; returns what to `advance` the core with (without the entries still
     /// waiting for a background fsync).
     private func carryOut(_ ready: Ready<LogEntryPayload>) throws -> Ready<LogEntryPayload> {
-        // The codec refuses install_snapshot frames and this runtime never compacts the core's
-        // log, so the core can never ask for a snapshot install here.
-        precondition(ready.snapshot == nil, "install snapshot is not carried by the replica runtime yet")
         // A leader appends, sends, and fsyncs in the background (Raft thesis §10.2.1): the core
         // counts the leader's own entries only once `.synced` reports them durable, so its disk
         // and its followers' work in parallel, and this thread keeps taking acknowledgements.
         // Anything else (a vote, a term change, a truncation, a follower's acknowledgement)
         // waits for every earlier write and its own to be durable before it is sent.
-        let background = raft.role == .leader && ready.hardState == nil && ready.truncateAfterIndex == nil
+        let background = raft.role == .leader && ready.hardState == nil && ready.truncateAfterIndex == nil && ready.snapshot == nil
         if !background { try finishBackgroundSyncs() }
+        // 0. A leader's snapshot replaces the state (and the log, unless its suffix is kept).
+        if let snapshot = ready.snapshot { try install(snapshot) }
         // 1. Durable before anything is sent: the hard state first (a log must never hold a
         //    term its hard state has not reached), then the truncation and the new entries.
         if let hardState = ready.hardState, hardState != persistedHardState {
@@ -418,6 +575,10 @@ public final class ReplicaServer: @unchecked Sendable {
         var lowestArchivedOpSent = UInt64.max
         let archivedThrough = log.archivedThroughOp
         for message in messages {
+            if case .installSnapshot(let index, _) = message.body {
+                sendSnapshot(message, index: index)
+                continue
+            }
             let frame = RaftMessageCodec.encode(message, clusterId: clusterId) { op in
                 if op <= archivedThrough { lowestArchivedOpSent = min(lowestArchivedOpSent, op) }
                 return log.batch(op: op).bytes
@@ -426,7 +587,7 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         // A follower far behind is sent batches from archives, decompressed on demand; frames
         // copy what they send, so archives wholly before the lowest op still being sent are freed.
-        if lowestArchivedOpSent != .max && lowestArchivedOpSent > 1 { log.releaseArchives(through: lowestArchivedOpSent - 1) }
+        if lowestArchivedOpSent != .max && lowestArchivedOpSent > log.firstOp { log.releaseArchives(through: lowestArchivedOpSent - 1) }
     }
 
     private func persist(index: UInt64, entry: Entry<LogEntryPayload>) throws {

@@ -71,6 +71,18 @@ final class Transport: @unchecked Sendable {
         links.first { $0.peer == peer }?.send(frame)
     }
 
+    /// Sends a frame to a peer and waits until it is written to the socket (or fails): for a bulk
+    /// sender off the event loop (a snapshot's chunks), so it never queues more than one frame.
+    /// Returns false when the peer is not connected or the write failed.
+    func sendAndWait(to peer: Int, _ frame: ByteBuffer) -> Bool {
+        links.first { $0.peer == peer }?.sendAndWait(frame) ?? false
+    }
+
+    /// Whether the outbound connection to `peer` is up right now.
+    func isConnected(to peer: Int) -> Bool {
+        links.first { $0.peer == peer }?.isConnected ?? false
+    }
+
     /// Sends a frame to every peer that is connected.
     func broadcast(_ frame: ByteBuffer) {
         for link in links { link.send(frame) }
@@ -135,6 +147,11 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     try SnapshotDigestMessage.decode($0, localId: context.replica, replicaCount: context.replicaCount)
                 }
                 context.inbox.push(.peerSnapshotDigest(message))
+            case .snapshotChunk:
+                let chunk = try frame.body.withUnsafeReadableBytes {
+                    try SnapshotChunkMessage.decode($0, localId: context.replica, replicaCount: context.replicaCount)
+                }
+                context.inbox.push(.snapshotChunk(chunk))
             case .submit:
                 switch frame.body.withUnsafeReadableBytes({ ClientMessages.decodeSubmit($0) }) {
                 case .success(let records): context.inbox.push(.submit(client, requestId: requestId, records: records))
@@ -233,6 +250,18 @@ final class PeerLink: @unchecked Sendable {
     func send(_ frame: ByteBuffer) {
         guard let channel = state.withLockedValue({ $0.channel }) else { return }
         channel.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+
+    var isConnected: Bool { state.withLockedValue { $0.channel != nil } }
+
+    func sendAndWait(_ frame: ByteBuffer) -> Bool {
+        guard let channel = state.withLockedValue({ $0.channel }) else { return false }
+        do {
+            try channel.writeAndFlush(NIOAny(frame)).wait()
+            return true
+        } catch {
+            return false
+        }
     }
 
     func stop() {

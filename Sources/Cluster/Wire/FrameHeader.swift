@@ -7,6 +7,8 @@ public enum Command: UInt16, Sendable, CaseIterable {
     case raft = 1
     /// Replica to replica: the state digest at one of the sender's snapshot ops (no reply).
     case snapshotDigest = 2
+    /// Leader to follower: a piece of a snapshot file, before the Raft install_snapshot message.
+    case snapshotChunk = 3
     /// Client to replica: a batch of accounts or transfers to create. Answered by `submitReply`.
     case submit = 10
     case submitReply = 11

@@ -12,9 +12,11 @@ import NIOCore
 /// - append_entries (5): previous_index u64, previous_term u64, commit_index u64, read_context
 ///   u64, entry_count u32, then each entry's whole batch (128-byte header + records)
 /// - append_entries_response (6): success u8, match_index u64, hint_index u64, read_context u64
+/// - install_snapshot (7): index u64, snapshot_term u64 (the file itself went ahead in
+///   `snapshot_chunk` frames on the same connection)
 public enum RaftMessageCodec {
     enum Kind: UInt8 {
-        case preVote = 1, preVoteResponse, requestVote, requestVoteResponse, appendEntries, appendEntriesResponse
+        case preVote = 1, preVoteResponse, requestVote, requestVoteResponse, appendEntries, appendEntriesResponse, installSnapshot
     }
 
     /// `batchBytes(index)` gives the stored batch at a log index (the leader's own segment log).
@@ -66,10 +68,10 @@ public enum RaftMessageCodec {
             frame.write(matchIndex)
             frame.write(hintIndex)
             frame.write(readContext)
-        case .installSnapshot:
-            // Replicas never compact their Raft log yet (the segment log keeps every batch, as
-            // archives), so no leader here sends a snapshot; the decoder refuses the kind too.
-            preconditionFailure("install_snapshot is not carried by the replica runtime yet")
+        case .installSnapshot(let index, let snapshotTerm):
+            prefix(.installSnapshot)
+            frame.write(index)
+            frame.write(snapshotTerm)
         }
         return frame.seal()
     }
@@ -126,6 +128,11 @@ public enum RaftMessageCodec {
         case .appendEntriesResponse:
             body = .appendEntriesResponse(success: try reader.read(UInt8.self) != 0, matchIndex: try reader.read(UInt64.self),
                                           hintIndex: try reader.read(UInt64.self), readContext: try reader.read(UInt64.self))
+        case .installSnapshot:
+            let index = try reader.read(UInt64.self)
+            let snapshotTerm = try reader.read(UInt64.self)
+            guard index >= 1, snapshotTerm >= 1 else { throw WireError.badBody("install_snapshot at index \(index), term \(snapshotTerm)") }
+            body = .installSnapshot(index: index, snapshotTerm: snapshotTerm)
         }
         try reader.expectEnd()
         return Message(from: from, to: to, term: term, body: body)
