@@ -137,6 +137,21 @@ public enum ArchiveFile {
     /// Bytes of the batch index for `batchCount` batches: 128-byte headers, then u32 offsets.
     static func indexSizeBytes(batchCount: Int) -> Int { batchCount * (Limits.batchHeaderSizeBytes + 4) }
 
+    /// Only the 128-byte header, checked on its own (magic, checksum, cluster): for a look at a
+    /// file that is being set aside, whose place in the log no longer matters.
+    static func readHeaderOnly(path: String, clusterId: UInt128) throws -> ArchiveHeader {
+        let fd = try Syscall.open(path, O_RDONLY)
+        defer { Syscall.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: ArchiveHeader.sizeBytes)
+        let read = try bytes.withUnsafeMutableBytes { try Syscall.preadAll(fd, path, $0, offset: 0) }
+        let header = bytes.withUnsafeBytes { $0.loadUnaligned(as: ArchiveHeader.self) }
+        guard read == ArchiveHeader.sizeBytes, header.magic == ArchiveHeader.magicValue, header.checksum == header.computeChecksum(),
+              header.clusterId == clusterId, header.batchCount >= 1 else {
+            throw ArchiveError(path: path, offset: 0, op: nil, reason: "header damaged")
+        }
+        return header
+    }
+
     /// Reads and checks an archive's header and batch index (not its data): each batch header is
     /// valid, and ops, the hash chain and timestamps run on from `previousHeaderHash`/`previousRecordTimestampNs`
     /// to the archive header's last hash and timestamp, so the log's shape is known without decompressing.

@@ -107,6 +107,9 @@ struct VerifyCommand: ParsableCommand {
                             notes.append("ops \(checkpoint.op + 1)...\(log.lastOp) are durable but were written after the live digest was recorded (an interrupted ingest): replayed and checked for conservation")
                         }
                     }
+                } else if directory.superblock.replicaCount > 1 {
+                    // A replica keeps its live digest in memory (peers compare it at every snapshot op).
+                    notes.append("a replica's directory: no live digest on disk; checked the checksums, the hash chain, conservation and every snapshot")
                 } else if log.lastOp > 0 && snapshots.isEmpty {
                     problems.append("no live state digest recorded (state-digest file missing) though the log holds \(log.lastOp) batches")
                 }

@@ -73,13 +73,32 @@ public final class ReplicaServer: @unchecked Sendable {
             throw DataDirectoryError(path: options.dataPath, message: "formatted as replica \(superblock.replicaIndex) of \(superblock.replicaCount), started as replica \(options.replica) of \(options.addresses.count) addresses")
         }
         clusterId = superblock.clusterId
-        log = try directory.openLog()
-        log.checksDurableOpClaims = false
-        if let cut = log.tailTruncation { FileHandle.standardError.write(Data("replica \(options.replica): \(cut)\n".utf8)) }
         let record = try RaftStateRecord.read(directory: directory.path)
-        let hardState = record.map {
+        var hardState = record.map {
             HardState(term: $0.term, votedFor: $0.vote, votingFloorIndex: $0.votingFloorIndex, votingFloorTerm: $0.votingFloorTerm)
         } ?? HardState()
+        do {
+            log = try directory.openLog()
+        } catch let damage where damage is LogCorruption || damage is ArchiveError {
+            // A damaged batch (bit rot, a bad sector) where a replica has peers: never applied,
+            // never served. It and everything after it are set aside, and the leader repairs the
+            // log like any follower's missing suffix; the voting floor keeps this replica from
+            // helping elect a leader that lacks what it may have acknowledged.
+            FileHandle.standardError.write(Data("replica \(options.replica): ERROR: DAMAGED LOG: \(damage)\n".utf8))
+            let statePath = directory.path
+            let aside = try SegmentLog.setAsideDamage(directoryPath: directory.logPath, clusterId: superblock.clusterId, damage: damage,
+                                                      nowNs: SystemClock().nowNs()) { firstDiscardedOp, reached in
+                let floorIndex = max(reached?.op ?? 0, firstDiscardedOp)
+                let floorTerm = reached.map { $0.op >= firstDiscardedOp && $0.term > 0 ? $0.term : hardState.term } ?? hardState.term
+                hardState = hardState.discardingSuffix(lastIndex: floorIndex, lastTerm: floorTerm)
+                try RaftStateRecord(term: hardState.term, votedFor: hardState.votedFor, votingFloorIndex: hardState.votingFloorIndex,
+                                    votingFloorTerm: hardState.votingFloorTerm).write(directory: statePath)
+            }
+            FileHandle.standardError.write(Data("replica \(options.replica): \(aside); voting floor op \(hardState.votingFloorIndex) term \(hardState.votingFloorTerm); the leader repairs the rest\n".utf8))
+            log = try directory.openLog()
+        }
+        log.checksDurableOpClaims = false
+        if let cut = log.tailTruncation { FileHandle.standardError.write(Data("replica \(options.replica): \(cut)\n".utf8)) }
         persistedHardState = hardState
         noopPayload = LogEntryPayload.noop()
         // The newest valid snapshot (committed and applied when it was taken) saves replaying the
