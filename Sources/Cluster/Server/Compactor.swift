@@ -56,9 +56,10 @@ final class Compactor: @unchecked Sendable {
     /// What the replica thread hands over, in order.
     private enum Work {
         case batch(BatchView)
-        /// Continue from another state (a snapshot installed from the leader). `retired` keeps the
-        /// mappings of the batches queued before it alive until they are applied.
-        case restart(Ledger, op: UInt64, digest: Hash256, retired: [AnyObject])
+        /// Continue from another state (a snapshot installed from the leader), which `load` reads
+        /// on the compactor's thread. `retired` keeps the mappings of the batches queued before it
+        /// alive until they are applied.
+        case restart(load: () throws -> Ledger, op: UInt64, digest: Hash256, retired: [AnyObject])
     }
 
     /// Called by the replica thread for every batch it applies, in op order.
@@ -66,11 +67,12 @@ final class Compactor: @unchecked Sendable {
         push(.batch(batch))
     }
 
-    /// Called by the replica thread when its state was replaced by a snapshot at `op`: `ledger`
-    /// (a copy of that state, the compactor's own) is followed from then on. Batches queued
-    /// before are applied to the old state first; `retired` keeps their segments mapped until then.
-    func restart(ledger: Ledger, op: UInt64, digest: Hash256, retired: [AnyObject]) {
-        push(.restart(ledger, op: op, digest: digest, retired: retired))
+    /// Called by the replica thread when its state was replaced by a snapshot at `op`: the state
+    /// `load` reads (the compactor's own copy, read on its thread, off the replica's critical
+    /// path) is followed from then on. Batches queued before are applied to the old state first;
+    /// `retired` keeps their segments mapped until then.
+    func restart(load: @escaping () throws -> Ledger, op: UInt64, digest: Hash256, retired: [AnyObject]) {
+        push(.restart(load: load, op: op, digest: digest, retired: retired))
     }
 
     private func push(_ work: Work) {
@@ -100,6 +102,7 @@ final class Compactor: @unchecked Sendable {
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
         defer { results.deallocate() }
         var transfersSinceSnapshot = 0
+        var isFollowing = true
         while true {
             condition.lock()
             while pending.isEmpty && !closed { condition.wait() }
@@ -112,14 +115,24 @@ final class Compactor: @unchecked Sendable {
                 switch item {
                 case .batch(let next):
                     batch = next
-                case .restart(let restored, let op, let digest, _):
-                    ledger = restored
+                case .restart(let load, let op, let digest, _):
+                    do {
+                        ledger = try load()
+                        isFollowing = true
+                    } catch {
+                        // Without its own copy it cannot snapshot until the next install gives it
+                        // one; the replica itself is unaffected.
+                        log("compactor PAUSED: cannot read the installed snapshot at op \(op): \(error)")
+                        isFollowing = false
+                        continue
+                    }
                     transfersSinceSnapshot = 0
                     condition.lock()
                     lastSnapshot = (op, digest)
                     condition.unlock()
                     continue
                 }
+                guard isFollowing else { continue }
                 ledger.apply(batch, results: results)
                 if batch.recordKind == .transfers { transfersSinceSnapshot += batch.recordCount }
                 guard transfersSinceSnapshot >= intervalTransfers else { continue }

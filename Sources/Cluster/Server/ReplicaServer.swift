@@ -300,13 +300,13 @@ public final class ReplicaServer: @unchecked Sendable {
     /// ("I hold everything through `index`") is true when it is sent. An incomplete file means
     /// lost chunks: the message is dropped and the leader's core asks again.
     private func receiveInstallSnapshot(_ message: Message<LogEntryPayload>, index: UInt64) {
-        guard let path = snapshotReceiver.takeComplete(from: message.from, op: index) else {
+        guard let (path, receiveElapsedNs) = snapshotReceiver.takeComplete(from: message.from, op: index) else {
             logLine("install_snapshot at op \(index) from replica \(message.from) without its whole file: dropped (it is sent again)")
             return
         }
         let inbox = self.inbox
         SnapshotReceiver.load(path: path, op: index, clusterId: clusterId, spareTransfers: options.transfersCapacity,
-                              withCompactorCopy: compactor != nil) { result in
+                              receiveElapsedNs: receiveElapsedNs) { result in
             switch result {
             case .success(let received): inbox.push(.snapshotLoaded(message, received, nil))
             case .failure(let error): inbox.push(.snapshotLoaded(message, nil, error))
@@ -322,7 +322,9 @@ public final class ReplicaServer: @unchecked Sendable {
             preconditionFailure("the core installs only the snapshot the shell checked (op \(snapshot.index))")
         }
         receivedSnapshot = nil
-        try SnapshotFile.publishReceived(path: received.path, dataPath: options.dataPath, op: snapshot.index, retainedCount: options.snapshotsRetained)
+        let installStartNs = monotonicNowNs()
+        let published = try SnapshotFile.publishReceived(path: received.path, dataPath: options.dataPath, op: snapshot.index,
+                                                         retainedCount: options.snapshotsRetained)
         var retired: [AnyObject] = []
         if snapshot.keepsLogAfterIndex {
             precondition(log.headerHash(op: snapshot.index) == received.header.batchHeaderHash, "the kept log does not hold the snapshot's batch")
@@ -333,10 +335,17 @@ public final class ReplicaServer: @unchecked Sendable {
         ledger = received.ledger
         appliedOp = snapshot.index
         digestCache = nil
-        if let compactor, let copy = received.compactorLedger {
-            compactor.restart(ledger: copy, op: snapshot.index, digest: received.header.digest, retired: retired)
+        if let compactor {
+            let (clusterId, spareTransfers) = (self.clusterId, options.transfersCapacity)
+            compactor.restart(load: {
+                // Read on the compactor's thread once it reaches this point; should retention
+                // have deleted the file by then, the compactor pauses until the next install.
+                try SnapshotFile.read(path: published, clusterId: clusterId, hashSeed: LocalNode.hashSeed(clusterId: clusterId),
+                                      spareTransfers: spareTransfers).ledger
+            }, op: snapshot.index, digest: received.header.digest, retired: retired)
         }
-        logLine("installed the snapshot at op \(snapshot.index) (term \(snapshot.term)) from the leader"
+        logLine("installed the snapshot at op \(snapshot.index) (term \(snapshot.term)) from the leader: received in \(received.receiveElapsedNs / 1_000_000) ms, "
+            + "read back and checked in \(received.checkElapsedNs / 1_000_000) ms, installed in \((monotonicNowNs() - installStartNs) / 1_000_000) ms"
             + (snapshot.keepsLogAfterIndex ? "; the log after it is kept" : "; the log now starts after it"))
         inbox.push(.ownSnapshotDigest(op: snapshot.index, digest: received.header.digest))
     }

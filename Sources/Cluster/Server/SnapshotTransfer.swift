@@ -14,10 +14,11 @@ import Glibc
 /// op, the digest of the state it holds): ready to install.
 struct ReceivedSnapshot: @unchecked Sendable {
     let path: String
+    /// How long the chunks took to arrive, and the read-back and checks after them.
+    let receiveElapsedNs: UInt64
+    let checkElapsedNs: UInt64
     let header: SnapshotHeader
     let ledger: Ledger
-    /// The compactor's own copy of the same state (nil without a compactor).
-    let compactorLedger: Ledger?
 }
 
 /// Follower side: writes the leader's chunks, in order, to `snapshots/incoming-<op>.wsnap.tmp`.
@@ -25,7 +26,7 @@ struct ReceivedSnapshot: @unchecked Sendable {
 /// leader's core asks again when it hears nothing.
 final class SnapshotReceiver {
     let dataPath: String
-    private var current: (from: Int, op: UInt64, fileSizeBytes: UInt64, receivedBytes: UInt64, fd: Int32, path: String)?
+    private var current: (from: Int, op: UInt64, fileSizeBytes: UInt64, receivedBytes: UInt64, fd: Int32, path: String, startNs: UInt64)?
     private var transfersStarted: UInt64 = 0
 
     init(dataPath: String) { self.dataPath = dataPath }
@@ -42,7 +43,7 @@ final class SnapshotReceiver {
             let path = SnapshotFile.incomingPath(dataPath: dataPath, op: chunk.snapshotOp, transfer: transfersStarted)
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw IOError(operation: "open", path: path, errno: errno) }
-            current = (chunk.from, chunk.snapshotOp, chunk.fileSizeBytes, 0, fd, path)
+            current = (chunk.from, chunk.snapshotOp, chunk.fileSizeBytes, 0, fd, path, monotonicNowNs())
             started = "receiving the snapshot at op \(chunk.snapshotOp) (\(chunk.fileSizeBytes) bytes) from replica \(chunk.from)"
         }
         guard let transfer = current, transfer.from == chunk.from, transfer.op == chunk.snapshotOp,
@@ -61,12 +62,12 @@ final class SnapshotReceiver {
     }
 
     /// The whole file of the snapshot at `op` from `from`, if it arrived: its path (closed; no
-    /// longer tracked here). Nil, and nothing changes, otherwise.
-    func takeComplete(from: Int, op: UInt64) -> String? {
+    /// longer tracked here) and how long it took to arrive. Nil, and nothing changes, otherwise.
+    func takeComplete(from: Int, op: UInt64) -> (path: String, elapsedNs: UInt64)? {
         guard let transfer = current, transfer.from == from, transfer.op == op, transfer.receivedBytes == transfer.fileSizeBytes else { return nil }
         close(transfer.fd)
         current = nil
-        return transfer.path
+        return (transfer.path, monotonicNowNs() - transfer.startNs)
     }
 
     /// Drops a partial transfer and its file.
@@ -80,21 +81,28 @@ final class SnapshotReceiver {
     /// Reads a complete received file back on another thread (fsync, every check, the digest of
     /// the state), and hands the result to `done`. Decompressing gigabytes must not hold up the
     /// replica thread's heartbeats.
-    static func load(path: String, op: UInt64, clusterId: UInt128, spareTransfers: Int, withCompactorCopy: Bool,
+    static func load(path: String, op: UInt64, clusterId: UInt128, spareTransfers: Int, receiveElapsedNs: UInt64,
                      done: @escaping @Sendable (Result<ReceivedSnapshot, Error>) -> Void) {
         DispatchQueue.global().async {
+            let startNs = monotonicNowNs()
             do {
+                var stepsMs: [UInt64] = []
+                func step() { stepsMs.append((monotonicNowNs() - startNs) / 1_000_000 - stepsMs.reduce(0, +)) }
                 try SnapshotFile.syncReceived(path: path)
+                step()
                 let (header, ledger) = try SnapshotFile.read(path: path, clusterId: clusterId, hashSeed: LocalNode.hashSeed(clusterId: clusterId),
                                                              spareTransfers: spareTransfers)
+                step()
                 guard header.op == op else {
                     throw SnapshotError(path: path, offset: 32, reason: "holds op \(header.op), the leader announced op \(op)")
                 }
                 guard ledger.digest() == header.digest else {
                     throw SnapshotError(path: path, offset: 96, reason: "the state it holds does not have the digest its header records")
                 }
-                let copy = withCompactorCopy ? ledger.copy(spareTransfers: spareTransfers) : nil
-                done(.success(ReceivedSnapshot(path: path, header: header, ledger: ledger, compactorLedger: copy)))
+                step()
+                FileHandle.standardError.write(Data("snapshot at op \(op) read back: fsync \(stepsMs[0]) ms, read \(stepsMs[1]) ms, digest \(stepsMs[2]) ms\n".utf8))
+                done(.success(ReceivedSnapshot(path: path, receiveElapsedNs: receiveElapsedNs, checkElapsedNs: monotonicNowNs() - startNs,
+                                               header: header, ledger: ledger)))
             } catch {
                 unlink(path)
                 done(.failure(error))
