@@ -59,6 +59,7 @@ for _ in $(seq 1 1200); do
     applied=$("$WALLET" status --addresses "$addresses" --cluster "$CLUSTER_ID" --json --timeout-ms 500 2>/dev/null \
         | python3 -c 'import json,sys; print(next((r["applied_op"] for r in json.load(sys.stdin)["replicas"] if r["replica"] == 2), 0))' 2>/dev/null || echo 0)
     if [[ "$applied" -ge "$commit" ]]; then break; fi
+    if [[ -n "${TRACE:-}" ]]; then echo "$(( ($(date +%s%N) - start_ns) / 1000000 )) ms: replica 2 applied op $applied; $(tail -n 1 "$DATA/replica-2.log" | cut -c1-60); $(grep -v archived "$DATA/replica-1.log" "$DATA/replica-0.log" | tail -n 1 | cut -c1-90)"; fi
     sleep 0.05
 done
 end_ns=$(date +%s%N)

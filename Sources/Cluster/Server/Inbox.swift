@@ -33,7 +33,7 @@ enum InboxItem {
     /// leader's install_snapshot message may now go to the core (follower).
     case snapshotLoaded(Message<LogEntryPayload>, ReceivedSnapshot?, Error?)
     /// A snapshot transfer to this peer ended (leader); a failure is retried when the core asks again.
-    case snapshotSent(peer: Int, op: UInt64, Error?)
+    case snapshotSent(peer: Int, op: UInt64, sizeBytes: UInt64, Error?)
 }
 
 /// A multi-producer, single-consumer queue whose consumer waits with a deadline (the next tick).

@@ -63,6 +63,8 @@ public final class ReplicaServer: @unchecked Sendable {
     private let snapshotReceiver: SnapshotReceiver
     private var receivedSnapshot: ReceivedSnapshot?
     private var raftCompactionDue = false
+    /// The op of the received snapshot being read back in the background, if any.
+    private var loadingSnapshotOp: UInt64?
 
     public init(options: ReplicaOptions, clock: WallClock = SystemClock()) throws {
         self.options = options
@@ -175,7 +177,9 @@ public final class ReplicaServer: @unchecked Sendable {
         let tickNs = UInt64(options.tickIntervalMs) * 1_000_000
         var nextTickNs = monotonicNowNs() + tickNs
         while true {
-            let waitNs = nextTickNs > monotonicNowNs() ? nextTickNs - monotonicNowNs() : 0
+            // One reading of the clock: two could straddle `nextTickNs` and underflow.
+            let nowNs = monotonicNowNs()
+            let waitNs = nextTickNs > nowNs ? nextTickNs - nowNs : 0
             guard let items = inbox.drain(until: Date(timeIntervalSinceNow: Double(waitNs) / 1e9)) else { return }
             for item in items { try handle(item) }
             // Ticks come after the messages that arrived with them, so a follower that was busy
@@ -204,12 +208,16 @@ public final class ReplicaServer: @unchecked Sendable {
             }
             raft.step(message)
         case .snapshotChunk(let chunk):
+            // A transfer of a snapshot this replica already has, or is reading back right now (the
+            // leader resends while a large file is checked): not written again.
+            guard chunk.snapshotOp > appliedOp, chunk.snapshotOp != loadingSnapshotOp else { return }
             do {
                 if let started = try snapshotReceiver.receive(chunk) { logLine(started) }
             } catch {
                 logLine("receiving a snapshot FAILED: \(error) (the leader sends it again)")
             }
         case .snapshotLoaded(let message, let received, let error):
+            loadingSnapshotOp = nil
             if let error {
                 logLine("the snapshot received from replica \(message.from) FAILED its checks: \(error) (the leader sends it again)")
                 return
@@ -221,8 +229,8 @@ public final class ReplicaServer: @unchecked Sendable {
             raft.step(message)
             // Carried out now, so the checked file and the core's `Ready.snapshot` stay paired.
             try afterInputs()
-        case .snapshotSent(let peer, let op, let error):
-            snapshotSender.finished(peer: peer, op: op, whole: error == nil, nowNs: monotonicNowNs())
+        case .snapshotSent(let peer, let op, let sizeBytes, let error):
+            snapshotSender.finished(peer: peer, op: op, sizeBytes: sizeBytes, whole: error == nil, nowNs: monotonicNowNs())
             if let error { logLine("sending the snapshot to replica \(peer) FAILED: \(error) (sent again when the core asks)") }
         case .submit(let client, let requestId, let records):
             guard raft.role == .leader else {
@@ -300,11 +308,18 @@ public final class ReplicaServer: @unchecked Sendable {
     /// ("I hold everything through `index`") is true when it is sent. An incomplete file means
     /// lost chunks: the message is dropped and the leader's core asks again.
     private func receiveInstallSnapshot(_ message: Message<LogEntryPayload>, index: UInt64) {
+        if index <= appliedOp {
+            // Already applied past it: the core answers so at once, with no file to read.
+            raft.step(message)
+            return
+        }
+        guard loadingSnapshotOp != index else { return }
         guard let (path, receiveElapsedNs) = snapshotReceiver.takeComplete(from: message.from, op: index) else {
             logLine("install_snapshot at op \(index) from replica \(message.from) without its whole file: dropped (it is sent again)")
             return
         }
         let inbox = self.inbox
+        loadingSnapshotOp = index
         SnapshotReceiver.load(path: path, op: index, clusterId: clusterId, spareTransfers: options.transfersCapacity,
                               receiveElapsedNs: receiveElapsedNs) { result in
             switch result {
@@ -365,8 +380,8 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         logLine("sending the snapshot at op \(index) to replica \(message.to)")
         let inbox = self.inbox
-        snapshotSender.start(message, path: path, transport: transport, clusterId: clusterId) { error in
-            inbox.push(.snapshotSent(peer: message.to, op: index, error))
+        snapshotSender.start(message, path: path, transport: transport, clusterId: clusterId) { sizeBytes, error in
+            inbox.push(.snapshotSent(peer: message.to, op: index, sizeBytes: sizeBytes, error))
         }
     }
 

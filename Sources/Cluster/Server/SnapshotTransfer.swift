@@ -118,23 +118,28 @@ final class SnapshotSender {
     private let queue = DispatchQueue(label: "wallet-snapshot-send")
     /// Followers with a transfer under way (replica thread only).
     private var activePeers: Set<Int> = []
-    /// The last whole transfer to each follower: which snapshot, and when it ended.
-    private var lastSent: [Int: (op: UInt64, endedNs: UInt64)] = [:]
+    /// The last whole transfer to each follower: which snapshot, its size, and when it ended.
+    private var lastSent: [Int: (op: UInt64, sizeBytes: UInt64, endedNs: UInt64)] = [:]
     /// After a whole transfer the follower reads the file back (seconds for gigabytes) before it
-    /// answers; the same snapshot is not sent to it again sooner than this (snapshot_resend_interval_ms).
-    static let resendIntervalMs: UInt64 = 5_000
+    /// answers; the same snapshot is not sent to it again sooner than
+    /// `snapshot_resend_interval_ms_min` plus 1 ms per `snapshot_check_bytes_per_ms` of the file.
+    static let resendIntervalMsMin: UInt64 = 5_000
+    static let checkBytesPerMs: UInt64 = 20_000
 
     /// Whether a transfer of the snapshot at `op` to `peer` should start now.
     func shouldSend(op: UInt64, to peer: Int, nowNs: UInt64) -> Bool {
         if activePeers.contains(peer) { return false }
-        if let last = lastSent[peer], last.op == op, nowNs - last.endedNs < SnapshotSender.resendIntervalMs * 1_000_000 { return false }
+        if let last = lastSent[peer], last.op == op {
+            let waitMs = SnapshotSender.resendIntervalMsMin + last.sizeBytes / SnapshotSender.checkBytesPerMs
+            if nowNs - last.endedNs < waitMs * 1_000_000 { return false }
+        }
         return true
     }
 
     /// Starts sending the file at `path` (the snapshot at `message`'s index) to `message.to`,
     /// then the install_snapshot message itself; `done` runs on the queue when it ends.
     func start(_ message: Message<LogEntryPayload>, path: String, transport: Transport, clusterId: UInt128,
-               done: @escaping @Sendable (Error?) -> Void) {
+               done: @escaping @Sendable (_ sizeBytes: UInt64, Error?) -> Void) {
         guard case .installSnapshot(let index, let snapshotTerm) = message.body else { preconditionFailure("an install_snapshot message") }
         let peer = message.to
         precondition(!activePeers.contains(peer))
@@ -143,13 +148,14 @@ final class SnapshotSender {
         let from = message.from
         let leaderTerm = message.term
         queue.async {
+            var size: UInt64 = 0
             do {
                 let fd = open(path, O_RDONLY | O_CLOEXEC)
                 guard fd >= 0 else { throw IOError(operation: "open", path: path, errno: errno) }
                 defer { close(fd) }
                 var info = stat()
                 guard fstat(fd, &info) == 0 else { throw IOError(operation: "fstat", path: path, errno: errno) }
-                let size = UInt64(info.st_size)
+                size = UInt64(info.st_size)
                 let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: SnapshotChunkMessage.chunkBytesMax, alignment: 4096)
                 defer { chunk.deallocate() }
                 var offset: UInt64 = 0
@@ -168,17 +174,17 @@ final class SnapshotSender {
                 guard transport.sendAndWait(to: peer, raftFrame) else {
                     throw SnapshotTransferError(message: "replica \(peer) disconnected before the install_snapshot message")
                 }
-                done(nil)
+                done(size, nil)
             } catch {
-                done(error)
+                done(size, error)
             }
         }
     }
 
-    /// The transfer to `peer` of the snapshot at `op` ended (called on the replica thread).
-    func finished(peer: Int, op: UInt64, whole: Bool, nowNs: UInt64) {
+    /// The transfer to `peer` of the snapshot at `op` (`sizeBytes` long) ended (replica thread).
+    func finished(peer: Int, op: UInt64, sizeBytes: UInt64, whole: Bool, nowNs: UInt64) {
         activePeers.remove(peer)
-        if whole { lastSent[peer] = (op, nowNs) } else { lastSent[peer] = nil }
+        if whole { lastSent[peer] = (op, sizeBytes, nowNs) } else { lastSent[peer] = nil }
     }
 }
 
