@@ -10,6 +10,9 @@ struct BalanceCommand: ParsableCommand {
 
     @Option(help: "The data directory; or give --addresses.") var data: String?
     @OptionGroup var access: ClusterAccess
+    @Flag(name: .customLong("report-open"),
+          help: "With --json and --data: also report what opening the directory cost (\"open\": snapshot op, restore ms, transfers replayed, replay ms).")
+    var reportOpen = false
     @Flag(help: "Print one JSON object.") var json = false
     @Option(name: .customLong("at-op"), help: "The balance right after this op (from the nearest snapshot at or before it, then a replay).")
     var atOp: UInt64?
@@ -66,7 +69,13 @@ struct BalanceCommand: ParsableCommand {
                 op = answer.op
             } else {
                 guard let data else { throw UserError("balance needs --data DIR or --addresses A,B,C") }
+                let openStartNs = monotonicNowNs()
                 let node = try openNode(data: data, readOnly: true, quiet: true)
+                if json && reportOpen {
+                    // What opening (recovery) cost: the snapshot it started from and the tail it replayed.
+                    asOf = ",\"open\":{\"snapshot_op\":\(node.snapshotOp),\"restore_ms\":\(node.restoreElapsedNs / 1_000_000),\"replayed_transfers\":\(node.replayedTransfers),"
+                        + "\"replay_ms\":\(node.replayElapsedNs / 1_000_000),\"elapsed_ms\":\((monotonicNowNs() - openStartNs) / 1_000_000)}"
+                }
                 guard let found = node.ledger.account(id: id) else {
                     throw UserError("account \(id) does not exist (as of op \(node.log.lastOp))")
                 }

@@ -26,7 +26,10 @@ final class PruneCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: data + "/log/archive-0000000001.wlza"))
 
         // The state opens from a snapshot; verify replays from the oldest one it can continue.
-        let balanceAfter = try Wallet.json(try Wallet.ok(["balance", "--data", data, "--json", "5"]))
+        let balanceAfter = try Wallet.json(try Wallet.ok(["balance", "--data", data, "--json", "--report-open", "5"]))
+        let opened = try XCTUnwrap(balanceAfter["open"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(opened["snapshot_op"] as? Int), firstOp, "recovery starts from the newest snapshot")
+        XCTAssertEqual(opened["replayed_transfers"] as? Int, 0)
         XCTAssertEqual(balanceAfter["credits_posted"] as? String, balanceBefore["credits_posted"] as? String)
         XCTAssertEqual(balanceAfter["debits_posted"] as? String, balanceBefore["debits_posted"] as? String)
         let verified = try Wallet.json(try Wallet.ok(["verify", "--data", data, "--json"]))
