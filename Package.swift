@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -63,10 +64,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP query shim: the read model and the wallet's REST API on Hummingbird.
+        .target(
+            name: "HTTPShim",
+            dependencies: [
+                "LedgerCore", "Storage", "Replica",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "wallet",
             dependencies: [
-                "LedgerCore", "Storage", "Replica", "Workload", "Cluster", "CSupport",
+                "LedgerCore", "Storage", "Replica", "Workload", "Cluster", "CSupport", "HTTPShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -79,6 +90,7 @@ let package = Package(
         .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "Randomness", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "Storage", "Replica", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["wallet", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "wallet", "LedgerCore", "Storage", "Workload", "Consensus", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the build needs on a fresh Debian machine: liblz4 (headers) and pkg-config.
+# Installs what the build and `make run` need on a fresh Debian machine: liblz4 (headers),
+# pkg-config, and curl (make run talks to the HTTP API with it).
 set -euo pipefail
 
 need_install=0
 command -v pkg-config >/dev/null 2>&1 || need_install=1
 if [ "$need_install" = 0 ] && ! pkg-config --exists liblz4; then need_install=1; fi
+command -v curl >/dev/null 2>&1 || need_install=1
 
 if [ "$need_install" = 1 ]; then
-    echo "setup: installing liblz4-dev and pkg-config with apt-get" >&2
+    echo "setup: installing liblz4-dev, pkg-config and curl with apt-get" >&2
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq liblz4-dev pkg-config >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq liblz4-dev pkg-config curl >/dev/null
 fi
 
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH (Swift 6 toolchain required)" >&2; exit 1; }

@@ -1,0 +1,49 @@
+// `wallet serve`: one local node behind the REST API.
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import LedgerCore
+import Replica
+import Storage
+
+/// Serves a data directory over HTTP until SIGTERM or SIGINT: the node's writer thread takes
+/// the writes, the read model answers the reads, and Hummingbird (on SwiftNIO) the connections.
+public final class HTTPServer: @unchecked Sendable {
+    public let node: LocalNode
+    let readModel: ReadModel
+    let writer: LedgerWriter
+    let host: String
+    let port: Int
+    let keys: APIKeys
+    let limits: HTTPLimits
+
+    public init(node: LocalNode, host: String, port: Int, keys: APIKeys, limits: HTTPLimits = HTTPLimits(), clock: WallClock = SystemClock()) {
+        self.node = node
+        self.host = host
+        self.port = port
+        self.keys = keys
+        self.limits = limits
+        readModel = ReadModel(ledger: node.ledger, op: node.log.lastOp)
+        writer = LedgerWriter(node: node, readModel: readModel, clock: clock)
+    }
+
+    /// Runs until a shutdown signal; `onListening` gets the bound port (0 asks the kernel for one).
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        writer.start()
+        let api = WalletAPI(writer: writer, readModel: readModel, keys: keys, limits: limits)
+        let app = Application(
+            router: api.router(),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "wallet",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionsMax)),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
+        defer { writer.stop() }
+        try await app.runService()
+    }
+
+    /// After `run` returns: records the live digest, so `verify` can prove the state.
+    public func finish() throws {
+        writer.stop()
+        try node.recordCheckpoint()
+    }
+}

@@ -1,0 +1,81 @@
+// Amounts and ids as the REST API spells them: decimal strings, converted exactly, never via floating point.
+import Foundation
+import LedgerCore
+
+/// ISO 4217 currencies the API accepts, with their minor-unit exponents ("12.34" USD is 1234
+/// cents; JPY and KRW have no minor unit; BHD, KWD, OMR and TND have three decimals).
+public enum Currency {
+    public static let exponents: [String: Int] = [
+        "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2, "SGD": 2, "HKD": 2, "CNY": 2,
+        "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2, "INR": 2, "BRL": 2, "MXN": 2, "ZAR": 2, "TRY": 2,
+        "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0,
+        "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3, "JOD": 3,
+    ]
+
+    /// The ledger number a currency's accounts live in (the code's letters packed, as the CLI does).
+    public static func ledger(of code: String) -> UInt32? {
+        guard exponents[code] != nil else { return nil }
+        return CurrencyCode.parse(code)
+    }
+}
+
+/// Why a decimal amount was refused: each has its own problem type.
+public enum AmountError: Error, Equatable {
+    case notADecimal
+    case tooManyDecimals(allowed: Int)
+    case zero
+    case outOfRange
+}
+
+public enum Amount {
+    /// "12.34" in a currency with `exponent` decimals → minor units. Digits and at most one dot;
+    /// no sign, exponent, spaces or leading dot; at most `exponent` decimals; more than zero;
+    /// at most 2^128 - 1 minor units.
+    public static func minorUnits(_ text: String, exponent: Int) -> Result<UInt128, AmountError> {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let whole = parts.first, !whole.isEmpty, whole.utf8.count <= 40,
+              whole.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return .failure(.notADecimal) }
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard parts.count == 1 || !fraction.isEmpty, fraction.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return .failure(.notADecimal) }
+        // Trailing zeros beyond the exponent change nothing ("12.340" USD is 1234); other digits would be lost.
+        let significant = fraction.utf8.count > exponent ? fraction.dropLast(fraction.utf8.count - exponent) : Substring(fraction)
+        guard fraction.dropFirst(significant.count).utf8.allSatisfy({ $0 == 0x30 }) else { return .failure(.tooManyDecimals(allowed: exponent)) }
+        let padded = String(whole) + significant + String(repeating: "0", count: exponent - significant.count)
+        guard case .success(let value) = UInt128.parseDecimal(padded) else { return .failure(.outOfRange) }
+        return value == 0 ? .failure(.zero) : .success(value)
+    }
+
+    /// Minor units → "12.34" (always with the currency's decimals).
+    public static func format(_ minor: UInt128, exponent: Int) -> String {
+        guard exponent > 0 else { return String(minor) }
+        var digits = String(minor)
+        if digits.count <= exponent { digits = String(repeating: "0", count: exponent - digits.count + 1) + digits }
+        digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -exponent))
+        return digits
+    }
+
+    /// A signed difference a - b of minor units, formatted, with "-" when negative.
+    public static func formatDifference(_ a: UInt128, minus b: UInt128, exponent: Int) -> String {
+        a >= b ? format(a - b, exponent: exponent) : "-" + format(b - a, exponent: exponent)
+    }
+}
+
+public enum Identifier {
+    /// An account id: the decimal digits of a 128-bit integer, not 0 and not 2^128 - 1.
+    public static func account(_ text: String) -> UInt128? {
+        guard !text.isEmpty, text.utf8.count <= 39, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              case .success(let value) = UInt128.parseDecimal(text), value != 0, value != .max else { return nil }
+        return value
+    }
+
+    /// A transaction id (the idempotency key): a UUID (its 16 bytes, big-endian, as the transfer
+    /// id) or the decimal digits of a 128-bit integer; never 0 or 2^128 - 1.
+    public static func transaction(_ text: String) -> UInt128? {
+        if text.utf8.count == 36, text.contains("-") {
+            guard let uuid = UUID(uuidString: text) else { return nil }
+            let value = withUnsafeBytes(of: uuid.uuid) { bytes in bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) } }
+            return value == 0 || value == .max ? nil : value
+        }
+        return account(text)
+    }
+}

@@ -1,0 +1,80 @@
+// RFC 9457 problem details: every error the API returns, each with a stable type.
+import Foundation
+import Hummingbird
+
+/// An error answered as `application/problem+json`: `type` (stable, one per kind of error),
+/// `title`, `status`, `detail`, and for refusals by the ledger its result code.
+public struct Problem: Error, HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    /// The stable part of the type URI (`urn:wallet:problem:<slug>`).
+    public let slug: String
+    public let title: String
+    public let detail: String
+    /// The ledger's result code (`exceeds_credits`, ...), when the ledger refused the request.
+    public let result: String?
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ slug: String, _ title: String, detail: String, result: String? = nil) {
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.result = result
+    }
+
+    public var type: String { "urn:wallet:problem:" + slug }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var object: [String: Any] = ["type": type, "title": title, "status": Int(status.code), "detail": detail]
+        if let result { object["result"] = result }
+        object["instance"] = request.uri.path
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension Problem {
+    static func invalidJSON(_ detail: String) -> Problem { Problem(.badRequest, "invalid-json", "The body is not a JSON object", detail: detail) }
+    static func unknownField(_ name: String) -> Problem { Problem(.badRequest, "unknown-field", "Unknown field", detail: "field '\(name)' is not part of this request") }
+    static func missingField(_ name: String) -> Problem { Problem(.badRequest, "missing-field", "Missing field", detail: "field '\(name)' is required") }
+    static func invalidField(_ name: String, _ why: String) -> Problem { Problem(.badRequest, "invalid-field", "Invalid field", detail: "field '\(name)': \(why)") }
+    static func invalidAccountId(_ text: String) -> Problem {
+        Problem(.badRequest, "invalid-account-id", "Invalid account id", detail: "'\(text.prefix(64))' is not the decimal digits of a 128-bit integer (not 0, not 2^128-1)")
+    }
+    static func invalidTransactionId(_ text: String) -> Problem {
+        Problem(.badRequest, "invalid-transaction-id", "Invalid transaction id", detail: "'\(text.prefix(64))' is neither a UUID nor the decimal digits of a 128-bit integer (not 0, not 2^128-1)")
+    }
+    static func unknownCurrency(_ code: String) -> Problem {
+        Problem(.badRequest, "unknown-currency", "Unknown currency", detail: "'\(code.prefix(16))' is not an ISO 4217 code this ledger accepts")
+    }
+    static func invalidAmount(_ text: String, _ error: AmountError) -> Problem {
+        switch error {
+        case .notADecimal: return Problem(.badRequest, "invalid-amount", "Invalid amount", detail: "'\(text.prefix(64))' is not a decimal string such as \"12.34\" (digits, at most one dot, no sign)")
+        case .tooManyDecimals(let allowed): return Problem(.badRequest, "too-many-decimals", "Too many decimals", detail: "'\(text.prefix(64))' has more than the currency's \(allowed) decimals")
+        case .zero: return Problem(.badRequest, "amount-zero", "Amount is zero", detail: "an amount must be more than zero")
+        case .outOfRange: return Problem(.badRequest, "amount-out-of-range", "Amount out of range", detail: "'\(text.prefix(64))' is more than 2^128-1 minor units")
+        }
+    }
+    static func bodyTooLarge(_ limit: Int) -> Problem {
+        Problem(.contentTooLarge, "body-too-large", "Request body too large", detail: "the body exceeds request_body_bytes_max (\(limit) bytes)")
+    }
+    static func unauthorized() -> Problem {
+        var problem = Problem(.unauthorized, "unauthorized", "API key required", detail: "send 'Authorization: Bearer <key>' with a key the server was given")
+        problem.headers[.wwwAuthenticate] = "Bearer"
+        return problem
+    }
+    static func forbidden() -> Problem { Problem(.forbidden, "forbidden", "API key not allowed", detail: "this key may not do this") }
+    static func notFound(_ what: String) -> Problem { Problem(.notFound, "not-found", "Not found", detail: what) }
+    static func tooManyRequests(_ limit: Int) -> Problem {
+        var problem = Problem(.serviceUnavailable, "too-many-requests", "Too many requests in flight", detail: "in_flight_requests_max (\(limit)) reached: retry with back-off")
+        problem.headers[.retryAfter] = "1"
+        return problem
+    }
+    static func timeout(_ limitMs: Int) -> Problem {
+        Problem(.serviceUnavailable, "timeout", "Request timed out",
+                detail: "no answer within request_timeout_ms (\(limitMs)); a write may still be applied: retry with the same transaction_id to learn its outcome")
+    }
+    static func unavailable(_ detail: String) -> Problem { Problem(.serviceUnavailable, "unavailable", "Ledger unavailable", detail: detail) }
+}

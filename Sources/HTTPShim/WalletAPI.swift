@@ -1,0 +1,307 @@
+// The wallet's REST API: routes, request validation, and JSON answers.
+import Foundation
+import Hummingbird
+import LedgerCore
+import Replica
+
+/// Limits of the HTTP server, each named with its unit.
+public struct HTTPLimits: Sendable {
+    /// Bytes of one request body; more is answered 413.
+    public var requestBodyBytesMax = 16 << 10
+    /// Requests being handled at once; more are answered 503 at once (back off and retry).
+    public var inFlightRequestsMax = 4096
+    /// How long a write waits for its batch to be durable and applied before 503 (its outcome is
+    /// then learned by retrying with the same transaction_id).
+    public var requestTimeoutMs = 5_000
+    /// Open connections; more wait in the accept backlog.
+    public var connectionsMax = 1024
+    /// A connection that sends nothing for this long is closed (a slow or stuck client).
+    public var connectionIdleTimeoutMs = 30_000
+
+    public init() {}
+}
+
+/// Who may do what: bearer tokens given at start (`--api-keys FILE`).
+public struct APIKeys: Sendable {
+    public enum Scope: String, Sendable { case read, write }
+    public let keys: [String: Scope]
+    /// Whether reads need a key too (by default reads are open).
+    public let readsRequireKey: Bool
+
+    public init(keys: [String: Scope], readsRequireKey: Bool) {
+        self.keys = keys
+        self.readsRequireKey = readsRequireKey
+    }
+
+    /// One key per line: `TOKEN` (may write) or `TOKEN read` (reads only); `#` starts a comment.
+    public static func parse(_ text: String, readsRequireKey: Bool) throws -> APIKeys {
+        var keys: [String: Scope] = [:]
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard words.count <= 2, words[0].count >= 16, words[0].allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw APIKeyFileError(line: number + 1, message: "expected 'TOKEN' or 'TOKEN read', with a token of at least 16 characters")
+            }
+            guard let scope = words.count == 2 ? Scope(rawValue: String(words[1])) : .write else {
+                throw APIKeyFileError(line: number + 1, message: "the scope must be 'read' or 'write'")
+            }
+            keys[String(words[0])] = scope
+        }
+        guard !keys.isEmpty else { throw APIKeyFileError(line: 0, message: "no key in the file (without keys, leave out --api-keys)") }
+        return APIKeys(keys: keys, readsRequireKey: readsRequireKey)
+    }
+
+    /// No keys at all: everyone who can connect may read and write (a local, loopback-only default).
+    public static let open = APIKeys(keys: [:], readsRequireKey: false)
+
+    /// Nil when allowed; otherwise the 401 or 403 to answer.
+    func refusal(authorization: String?, write: Bool) -> Problem? {
+        guard !keys.isEmpty, write || readsRequireKey else { return nil }
+        guard let authorization, authorization.hasPrefix("Bearer "), let scope = keys[String(authorization.dropFirst("Bearer ".count))] else {
+            return .unauthorized()
+        }
+        return write && scope != .write ? .forbidden() : nil
+    }
+}
+
+public struct APIKeyFileError: Error, CustomStringConvertible {
+    public let line: Int
+    public let message: String
+    public var description: String { "API key file, line \(line): \(message)" }
+}
+
+/// Builds the router over a writer and its read model.
+struct WalletAPI: Sendable {
+    let writer: LedgerWriter
+    let readModel: ReadModel
+    let keys: APIKeys
+    let limits: HTTPLimits
+    let inFlight = InFlightCounter()
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: InFlightLimit(counter: inFlight, limit: limits.inFlightRequestsMax))
+        router.get("/healthz") { _, _ in json(.ok, ["status": "ok"]) }
+        router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
+        router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
+        router.post("/v1/wallet/accounts") { request, context in try await createAccount(request, context) }
+        router.get("/v1/wallet/accounts/{id}") { request, context in try account(request, context) }
+        router.get("/v1/wallet/transfers/{id}") { request, context in try await transfer(request, context) }
+        return router
+    }
+
+    // MARK: Writes
+
+    private func balanceTransfer(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request, write: true)
+        let body = try await jsonObject(request, fields: ["from_account", "to_account", "amount", "currency", "transaction_id"])
+        let from = try accountId(body, "from_account")
+        let to = try accountId(body, "to_account")
+        let currency = try string(body, "currency")
+        guard let exponent = Currency.exponents[currency], let ledger = Currency.ledger(of: currency) else { throw Problem.unknownCurrency(currency) }
+        let amountText = try string(body, "amount")
+        let amount: UInt128
+        switch Amount.minorUnits(amountText, exponent: exponent) {
+        case .success(let value): amount = value
+        case .failure(let error): throw Problem.invalidAmount(amountText, error)
+        }
+        let transactionText = try string(body, "transaction_id")
+        guard let id = Identifier.transaction(transactionText) else { throw Problem.invalidTransactionId(transactionText) }
+        let outcome = try await writer.submit(.transfer(Transfer(id: id, debitAccountId: from, creditAccountId: to, amount: amount, ledger: ledger)),
+                                              timeoutMs: limits.requestTimeoutMs)
+        let result = TransferResult(rawValue: outcome.result)
+        // A retry of the same transaction_id answers what the first attempt got.
+        let replayed = result == .exists || result == .idAlreadyFailed
+        if let stored = outcome.stored, stored.transfer.id == id, replayed || result == .ok {
+            guard stored.result == .ok else {
+                throw Problem(.unprocessableContent, "transfer-rejected", "Transfer rejected",
+                              detail: "the ledger refused this transfer\(replayed ? " when it was first submitted" : ""): \(stored.result.name)",
+                              result: stored.result.name)
+            }
+            var object = transferJSON(stored.transfer, transactionId: transactionText)
+            object["op"] = outcome.op
+            object["replayed"] = replayed
+            return json(replayed ? .ok : .created, object)
+        }
+        if result == .existsWithDifferentFields {
+            throw Problem(.conflict, "transaction-id-reused", "Transaction id already used",
+                          detail: "transaction_id \(transactionText) names another transfer (different accounts, amount or currency)",
+                          result: TransferResult.existsWithDifferentFields.name)
+        }
+        let name = result?.name ?? "result_\(outcome.result)"
+        throw Problem(.unprocessableContent, "transfer-rejected", "Transfer rejected", detail: "the ledger refused this transfer: \(name)", result: name)
+    }
+
+    private func createAccount(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request, write: true)
+        let body = try await jsonObject(request, fields: ["account_id", "currency", "flags"], optional: ["flags"])
+        let id = try accountId(body, "account_id")
+        let currency = try string(body, "currency")
+        guard let ledger = Currency.ledger(of: currency) else { throw Problem.unknownCurrency(currency) }
+        var flags: AccountFlags = []
+        if let given = body["flags"] {
+            guard let names = given as? [String] else { throw Problem.invalidField("flags", "an array of flag names") }
+            for name in names {
+                switch name {
+                case "debits_must_not_exceed_credits": flags.insert(.debitsMustNotExceedCredits)
+                case "credits_must_not_exceed_debits": flags.insert(.creditsMustNotExceedDebits)
+                default: throw Problem.invalidField("flags", "unknown flag '\(name.prefix(40))' (debits_must_not_exceed_credits, credits_must_not_exceed_debits)")
+                }
+            }
+        }
+        let outcome = try await writer.submit(.account(Account(id: id, ledger: ledger, flags: flags)), timeoutMs: limits.requestTimeoutMs)
+        let result = AccountResult(rawValue: outcome.result)
+        switch result {
+        case .ok?, .exists?:
+            guard let account = outcome.account else { throw Problem.unavailable("account \(id) missing after it was created") }
+            var object = accountJSON(account)
+            object["op"] = outcome.op
+            object["replayed"] = result == .exists
+            return json(result == .ok ? .created : .ok, object)
+        case .existsWithDifferentFields?:
+            throw Problem(.conflict, "account-exists", "Account exists", detail: "account \(id) exists with another currency or flags",
+                          result: AccountResult.existsWithDifferentFields.name)
+        default:
+            let name = result?.name ?? "result_\(outcome.result)"
+            throw Problem(.unprocessableContent, "account-rejected", "Account rejected", detail: "the ledger refused this account: \(name)", result: name)
+        }
+    }
+
+    // MARK: Reads
+
+    private func account(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        try authorize(request, write: false)
+        let text = try context.parameters.require("id")
+        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let (found, op) = readModel.account(id: id)
+        guard let found else { throw Problem.notFound("account \(id) does not exist (as of op \(op))") }
+        var object = accountJSON(found)
+        object["op"] = op
+        object["consistency"] = "applied"
+        return json(.ok, object)
+    }
+
+    private func transfer(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request, write: false)
+        let text = try context.parameters.require("id")
+        guard let id = Identifier.transaction(text) else { throw Problem.invalidTransactionId(text) }
+        let outcome = try await writer.submit(.lookupTransfer(id), timeoutMs: limits.requestTimeoutMs)
+        guard let stored = outcome.stored else { throw Problem.notFound("transfer \(text.prefix(64)) does not exist (as of op \(outcome.op))") }
+        var object = transferJSON(stored.transfer, transactionId: text)
+        object["result"] = stored.result.name
+        object["op"] = outcome.op
+        return json(.ok, object)
+    }
+
+    // MARK: Helpers
+
+    private func authorize(_ request: Request, write: Bool) throws {
+        if let refusal = keys.refusal(authorization: request.headers[.authorization], write: write) { throw refusal }
+    }
+
+    /// The body as a JSON object with exactly the expected fields (unknown ones are refused, so a
+    /// typo never silently drops a field).
+    private func jsonObject(_ request: Request, fields: Set<String>, optional: Set<String> = []) async throws -> [String: Any] {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limits.requestBodyBytesMax)
+        } catch {
+            throw Problem.bodyTooLarge(limits.requestBodyBytesMax)
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
+        } catch {
+            throw Problem.invalidJSON("the body does not parse as JSON")
+        }
+        guard let dictionary = object as? [String: Any] else { throw Problem.invalidJSON("the body is JSON but not an object") }
+        for key in dictionary.keys.sorted() where !fields.contains(key) { throw Problem.unknownField(key) }
+        for key in fields.sorted() where !optional.contains(key) && dictionary[key] == nil { throw Problem.missingField(key) }
+        return dictionary
+    }
+
+    private func string(_ body: [String: Any], _ name: String) throws -> String {
+        guard let value = body[name] as? String else { throw Problem.invalidField(name, "must be a string") }
+        return value
+    }
+
+    private func accountId(_ body: [String: Any], _ name: String) throws -> UInt128 {
+        let text = try string(body, name)
+        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        return id
+    }
+}
+
+func accountJSON(_ account: Account) -> [String: Any] {
+    let code = CurrencyCode.format(account.ledger)
+    let exponent = Currency.exponents[code] ?? 0
+    let (debitsTotal, overflow) = account.debitsPosted.addingReportingOverflow(account.debitsPending)
+    var flags: [String] = []
+    if account.flags.contains(.debitsMustNotExceedCredits) { flags.append("debits_must_not_exceed_credits") }
+    if account.flags.contains(.creditsMustNotExceedDebits) { flags.append("credits_must_not_exceed_debits") }
+    return [
+        "account_id": String(account.id),
+        "currency": code,
+        "balance": Amount.formatDifference(account.creditsPosted, minus: account.debitsPosted, exponent: exponent),
+        "available": overflow ? "-" : Amount.formatDifference(account.creditsPosted, minus: debitsTotal, exponent: exponent),
+        "debits_posted": Amount.format(account.debitsPosted, exponent: exponent),
+        "credits_posted": Amount.format(account.creditsPosted, exponent: exponent),
+        "debits_pending": Amount.format(account.debitsPending, exponent: exponent),
+        "credits_pending": Amount.format(account.creditsPending, exponent: exponent),
+        "flags": flags,
+    ]
+}
+
+func transferJSON(_ transfer: Transfer, transactionId: String) -> [String: Any] {
+    let code = CurrencyCode.format(transfer.ledger)
+    let exponent = Currency.exponents[code] ?? 0
+    return [
+        "transaction_id": transactionId,
+        "transfer_id": String(transfer.id),
+        "from_account": String(transfer.debitAccountId),
+        "to_account": String(transfer.creditAccountId),
+        "amount": Amount.format(transfer.amount, exponent: exponent),
+        "currency": code,
+        "timestamp_ns": transfer.timestamp,
+    ]
+}
+
+func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// Requests in flight, counted by the middleware below.
+final class InFlightCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    func enter(limit: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard count < limit else { return false }
+        count += 1
+        return true
+    }
+
+    func leave() {
+        lock.lock()
+        count -= 1
+        lock.unlock()
+    }
+}
+
+/// `in_flight_requests_max`: beyond it a request is answered 503 at once instead of queueing.
+struct InFlightLimit: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let counter: InFlightCounter
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard counter.enter(limit: limit) else { throw Problem.tooManyRequests(limit) }
+        defer { counter.leave() }
+        return try await next(request, context)
+    }
+}

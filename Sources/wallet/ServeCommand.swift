@@ -1,0 +1,83 @@
+// `wallet serve`: one local node behind the HTTP API (the embedded default of `make run`).
+import ArgumentParser
+import Cluster
+import Dispatch
+import Foundation
+import HTTPShim
+import Replica
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a data directory over HTTP: the wallet REST API, until SIGTERM or SIGINT.",
+        discussion: """
+            Writes (POST) are grouped into batches, made durable and applied before they are answered;
+            reads come from the read model, as of the op each answer names. With --api-keys, writes need
+            'Authorization: Bearer <key>' (401 without, 403 with a read-only key).
+            """)
+
+    @Option(help: "The data directory (made by 'wallet format').") var data: String
+    @Option(help: "Listen on HOST:PORT (port 0: any free port, printed when listening).") var http: String = "127.0.0.1:8080"
+    @Option(help: "File of API keys: one per line, 'TOKEN' (may write) or 'TOKEN read'.") var apiKeys: String?
+    @Flag(help: "Reads need a key too (by default reads are open).") var readsRequireKey = false
+    @Option(help: "request_body_bytes_max: bytes of one request body.") var requestBodyBytesMax = HTTPLimits().requestBodyBytesMax
+    @Option(help: "in_flight_requests_max: requests handled at once; more get 503.") var inFlightRequestsMax = HTTPLimits().inFlightRequestsMax
+    @Option(help: "request_timeout_ms: a write's wait for durable-and-applied before 503.") var requestTimeoutMs = HTTPLimits().requestTimeoutMs
+    @Option(help: "connections_max: open connections; more wait in the backlog.") var connectionsMax = HTTPLimits().connectionsMax
+    @Option(help: "connection_idle_timeout_ms: a silent connection is closed after this.") var connectionIdleTimeoutMs = HTTPLimits().connectionIdleTimeoutMs
+
+    func run() throws {
+        try reportingErrors {
+            // Port 0 asks the kernel for a free port (tests, scripts): the one bound is printed.
+            let address = http.hasSuffix(":0") ? PeerAddress(host: try PeerAddress.parse(String(http.dropLast(2)) + ":1").host, port: 0)
+                : try PeerAddress.parse(http)
+            var limits = HTTPLimits()
+            guard requestBodyBytesMax >= 256 && requestBodyBytesMax <= 1 << 20, inFlightRequestsMax >= 1 && inFlightRequestsMax <= 1 << 20,
+                  requestTimeoutMs >= 10 && requestTimeoutMs <= 600_000, connectionsMax >= 1 && connectionsMax <= 1 << 20,
+                  connectionIdleTimeoutMs >= 100 && connectionIdleTimeoutMs <= 3_600_000 else {
+                throw UserError("a limit is out of range: request_body_bytes_max 256...1048576, in_flight_requests_max and connections_max 1...1048576, request_timeout_ms 10...600000, connection_idle_timeout_ms 100...3600000")
+            }
+            limits.requestBodyBytesMax = requestBodyBytesMax
+            limits.inFlightRequestsMax = inFlightRequestsMax
+            limits.requestTimeoutMs = requestTimeoutMs
+            limits.connectionsMax = connectionsMax
+            limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
+            var keys = APIKeys.open
+            if let apiKeys {
+                guard let text = try? String(contentsOfFile: apiKeys, encoding: .utf8) else { throw UserError("cannot read the API key file \(apiKeys)") }
+                keys = try APIKeys.parse(text, readsRequireKey: readsRequireKey)
+            } else if readsRequireKey {
+                throw UserError("--reads-require-key needs --api-keys FILE")
+            }
+            let node = try openNode(data: data, readOnly: false, quiet: true)
+            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, limits: limits)
+            let done = DispatchSemaphore(value: 0)
+            let failure = LockedError()
+            let dataPath = data
+            let writesOpen = apiKeys == nil ? " (no --api-keys: writes are open to anyone who can connect)" : ""
+            Task {
+                do {
+                    try await server.run { port in
+                        print("serving \(dataPath) on http://\(address.host):\(port) at op \(node.log.lastOp)\(writesOpen)")
+                        fflush(stdout)
+                    }
+                } catch {
+                    failure.set(error)
+                }
+                done.signal()
+            }
+            done.wait()
+            try server.finish()
+            if let error = failure.get() { throw error }
+            print("stopped at op \(node.log.lastOp)")
+        }
+    }
+}
+
+/// An error handed from the server task to the command's thread.
+final class LockedError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+    func set(_ error: Error) { lock.lock(); self.error = error; lock.unlock() }
+    func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
+}

@@ -1,0 +1,182 @@
+// The REST API end to end: a real server process, a real HTTP client, real files.
+import Foundation
+import TestSupport
+import XCTest
+
+final class WalletAPITests: XCTestCase {
+    private func transfer(_ from: String, _ to: String, _ amount: String, id: String, currency: String = "USD") -> String {
+        #"{"from_account":"\#(from)","to_account":"\#(to)","amount":"\#(amount)","currency":"\#(currency)","transaction_id":"\#(id)"}"#
+    }
+
+    func testAccountsTransfersAndAnIdempotentRetry() throws {
+        let directory = TemporaryDirectory()
+        let server = try ServeProcess(data: directory.path + "/data")
+        XCTAssertEqual(try server.request("GET", "/healthz").status, 200)
+        for (id, flags) in [("1", ""), ("2", #","flags":["debits_must_not_exceed_credits"]"#)] {
+            let created = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"\#(flags)}"#)
+            XCTAssertEqual(created.status, 201, created.text)
+        }
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"1","currency":"USD"}"#).status, 200, "the same account again")
+        let conflict = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"1","currency":"EUR"}"#)
+        XCTAssertEqual(conflict.status, 409)
+        XCTAssertEqual(conflict.json["type"] as? String, "urn:wallet:problem:account-exists")
+
+        // 12.34 USD is 1234 cents; a retry with the same transaction_id moves nothing twice.
+        let uuid = "5f0c6a8e-6f3b-4a51-9c55-0d7a1f2b3c4d"
+        let first = try server.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "12.34", id: uuid))
+        XCTAssertEqual(first.status, 201, first.text)
+        XCTAssertEqual(first.json["amount"] as? String, "12.34")
+        XCTAssertEqual(first.json["replayed"] as? Bool, false)
+        let retry = try server.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "12.34", id: uuid))
+        XCTAssertEqual(retry.status, 200)
+        XCTAssertEqual(retry.json["replayed"] as? Bool, true)
+        XCTAssertEqual(retry.json["transfer_id"] as? String, first.json["transfer_id"] as? String)
+        XCTAssertEqual(retry.json["timestamp_ns"] as? Int, first.json["timestamp_ns"] as? Int, "the first outcome, not a second transfer")
+        let reused = try server.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "99.00", id: uuid))
+        XCTAssertEqual(reused.status, 409)
+        XCTAssertEqual(reused.json["result"] as? String, "exists_with_different_fields")
+
+        let account = try server.request("GET", "/v1/wallet/accounts/2")
+        XCTAssertEqual(account.status, 200)
+        XCTAssertEqual(account.json["balance"] as? String, "12.34")
+        XCTAssertEqual(account.json["credits_posted"] as? String, "12.34")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(account.json["op"] as? Int), try XCTUnwrap(first.json["op"] as? Int), "a read says the op it reflects")
+        let stored = try server.request("GET", "/v1/wallet/transfers/" + uuid)
+        XCTAssertEqual(stored.status, 200)
+        XCTAssertEqual(stored.json["result"] as? String, "ok")
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/transfers/12345").status, 404)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/77").status, 404)
+
+        // A refusal by the ledger is a 422 with its result code, and a retry answers the same.
+        let overdraft = try server.request("POST", "/v1/wallet/balance_transfer", body: transfer("2", "1", "20.00", id: "77"))
+        XCTAssertEqual(overdraft.status, 422)
+        XCTAssertEqual(overdraft.json["result"] as? String, "exceeds_credits")
+        XCTAssertEqual(overdraft.headers["content-type"], "application/problem+json")
+        let overdraftAgain = try server.request("POST", "/v1/wallet/balance_transfer", body: transfer("2", "1", "20.00", id: "77"))
+        XCTAssertEqual(overdraftAgain.json["result"] as? String, "exceeds_credits")
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2").json["balance"] as? String, "12.34", "nothing moved")
+
+        // Many clients at once: every request answered, grouped into fewer batches than requests.
+        let opBefore = try XCTUnwrap(try server.request("GET", "/readyz").json["op"] as? Int)
+        let statuses = StatusList()
+        DispatchQueue.concurrentPerform(iterations: 64) { index in
+            let answer = try? server.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "0.01", id: String(1000 + index)))
+            statuses.append(answer?.status ?? 0)
+        }
+        XCTAssertEqual(statuses.all.filter { $0 == 201 }.count, 64, "\(statuses.all)")
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2").json["balance"] as? String, "12.98")
+        let opAfter = try XCTUnwrap(try server.request("GET", "/readyz").json["op"] as? Int)
+        XCTAssertLessThanOrEqual(opAfter - opBefore, 64)
+
+        // Shut down cleanly; the directory verifies and holds exactly what was acknowledged.
+        server.stop()
+        let verify = Process()
+        verify.executableURL = ServeProcess.walletURL
+        verify.arguments = ["verify", "--data", server.data]
+        verify.standardOutput = FileHandle.nullDevice
+        try verify.run()
+        verify.waitUntilExit()
+        XCTAssertEqual(verify.terminationStatus, 0)
+    }
+
+    func testBadInputGetsAProblemAndTheServerKeepsServing() throws {
+        let directory = TemporaryDirectory()
+        let server = try ServeProcess(data: directory.path + "/data", arguments: ["--connection-idle-timeout-ms", "500"])
+        _ = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"1","currency":"USD"}"#)
+        _ = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"2","currency":"JPY"}"#)
+        let cases: [(String, String, Int, String)] = [
+            ("POST", "{not json", 400, "invalid-json"),
+            ("POST", "[1,2]", 400, "invalid-json"),
+            ("POST", #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5","memo":"x"}"#, 400, "unknown-field"),
+            ("POST", #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD"}"#, 400, "missing-field"),
+            ("POST", transfer("1", "2", "1.001", id: "5"), 400, "too-many-decimals"),
+            ("POST", transfer("1", "2", "-1.00", id: "5"), 400, "invalid-amount"),
+            ("POST", transfer("1", "2", "1e3", id: "5"), 400, "invalid-amount"),
+            ("POST", transfer("1", "2", "0.00", id: "5"), 400, "amount-zero"),
+            ("POST", transfer("1", "2", "3402823669209384634633746074317682114.56", id: "5"), 400, "amount-out-of-range"),
+            ("POST", transfer("1", "2", "1.00", id: "5", currency: "ABC"), 400, "unknown-currency"),
+            ("POST", transfer("one", "2", "1.00", id: "5"), 400, "invalid-account-id"),
+            ("POST", transfer("1", "2", "1.00", id: "not-a-uuid-and-not-a-number-at-all-xx"), 400, "invalid-transaction-id"),
+            ("POST", transfer("1", "2", "1.00", id: "6"), 422, "transfer-rejected"),
+            ("POST", #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"7","pad":""#
+                + String(repeating: "x", count: 40_000) + "\"}", 413, "body-too-large"),
+        ]
+        for (method, body, status, type) in cases {
+            let answer = try server.request(method, "/v1/wallet/balance_transfer", body: body)
+            XCTAssertEqual(answer.status, status, "\(body.prefix(80)): \(answer.text)")
+            XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:" + type, "\(body.prefix(80))")
+            XCTAssertEqual(answer.headers["content-type"], "application/problem+json")
+        }
+        // 1 USD to a JPY account: the ledger's own refusal, with its code.
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "1.00", id: "6")).json["result"] as? String,
+                       "accounts_must_have_the_same_ledger")
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/x1").json["type"] as? String, "urn:wallet:problem:invalid-account-id")
+
+        // A slow client that never finishes its request is cut off; others are served meanwhile.
+        let slow = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(slow, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(connected, 0)
+        let partial = "POST /v1/wallet/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"acc"
+        _ = partial.withCString { send(slow, $0, strlen($0), 0) }
+        XCTAssertEqual(try server.request("GET", "/healthz").status, 200)
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        let started = Date()
+        let received = recv(slow, &byte, 1, 0)
+        XCTAssertLessThanOrEqual(received, 0, "the server closed the idle connection")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
+        close(slow)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/1").status, 200, "still serving")
+    }
+
+    func testAPIKeysGuardWrites() throws {
+        let directory = TemporaryDirectory()
+        let keysFile = directory.path + "/keys"
+        try "writer-key-0123456789\nreader-key-0123456789 read\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(data: directory.path + "/data", arguments: ["--api-keys", keysFile])
+        let body = #"{"account_id":"1","currency":"USD"}"#
+        let none = try server.request("POST", "/v1/wallet/accounts", body: body)
+        XCTAssertEqual(none.status, 401)
+        XCTAssertEqual(none.headers["www-authenticate"], "Bearer")
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: body, headers: ["Authorization": "Bearer wrong-key-0123456789"]).status, 401)
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: body, headers: ["Authorization": "Bearer reader-key-0123456789"]).status, 403)
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: body, headers: ["Authorization": "Bearer writer-key-0123456789"]).status, 201)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/1").status, 200, "reads are open by default")
+        server.stop()
+
+        let closed = try ServeProcess(data: directory.path + "/data", arguments: ["--api-keys", keysFile, "--reads-require-key"])
+        XCTAssertEqual(try closed.request("GET", "/v1/wallet/accounts/1").status, 401)
+        XCTAssertEqual(try closed.request("GET", "/v1/wallet/accounts/1", headers: ["Authorization": "Bearer reader-key-0123456789"]).status, 200)
+    }
+
+    func testAcknowledgedTransfersSurviveSIGKILL() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path + "/data"
+        var server: ServeProcess? = try ServeProcess(data: data)
+        _ = try server!.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"1","currency":"KRW"}"#)
+        _ = try server!.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"2","currency":"KRW"}"#)
+        var acknowledged = 0
+        for index in 0..<30 where try server!.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "1000", id: String(500 + index), currency: "KRW")).status == 201 {
+            acknowledged += 1
+        }
+        XCTAssertEqual(acknowledged, 30)
+        server!.stop(signal: SIGKILL)
+        server = nil
+        let restarted = try ServeProcess(data: data)
+        XCTAssertEqual(try restarted.request("GET", "/v1/wallet/accounts/2").json["balance"] as? String, "30000")
+        XCTAssertEqual(try restarted.request("POST", "/v1/wallet/balance_transfer", body: transfer("1", "2", "1000", id: "500", currency: "KRW")).json["replayed"] as? Bool,
+                       true, "a retry after the crash still finds the first outcome")
+    }
+}
+
+final class StatusList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var statuses: [Int] = []
+    func append(_ status: Int) { lock.lock(); statuses.append(status); lock.unlock() }
+    var all: [Int] { lock.lock(); defer { lock.unlock() }; return statuses }
+}
