@@ -30,7 +30,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Runs until a shutdown signal; `onListening` gets the bound port (0 asks the kernel for one).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         writer.start()
-        let api = WalletAPI(writer: writer, readModel: readModel, keys: keys, limits: limits)
+        let api = WalletAPI(writer: writer, readModel: readModel, past: PastReads(dataPath: node.directory.path), keys: keys, limits: limits)
         let app = Application(
             router: api.router(),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)))),

@@ -72,12 +72,21 @@ public struct APIKeyFileError: Error, CustomStringConvertible {
 }
 
 /// Builds the router over a writer and its read model.
-struct WalletAPI: Sendable {
+public struct WalletAPI: Sendable {
     let writer: LedgerWriter
     let readModel: ReadModel
+    let past: PastReads
     let keys: APIKeys
     let limits: HTTPLimits
     let inFlight = InFlightCounter()
+
+    /// Every route, as docs/openapi.yaml lists them (a test holds the two together).
+    public static let routes: [(method: String, path: String)] = [
+        ("GET", "/healthz"), ("GET", "/readyz"),
+        ("POST", "/v1/wallet/balance_transfer"), ("POST", "/v1/wallet/accounts"),
+        ("GET", "/v1/wallet/accounts/{id}"), ("GET", "/v1/wallet/accounts/{id}/transfers"),
+        ("GET", "/v1/wallet/transfers/{id}"),
+    ]
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -86,7 +95,8 @@ struct WalletAPI: Sendable {
         router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
         router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
         router.post("/v1/wallet/accounts") { request, context in try await createAccount(request, context) }
-        router.get("/v1/wallet/accounts/{id}") { request, context in try account(request, context) }
+        router.get("/v1/wallet/accounts/{id}") { request, context in try await account(request, context) }
+        router.get("/v1/wallet/accounts/{id}/transfers") { request, context in try await accountTransfers(request, context) }
         router.get("/v1/wallet/transfers/{id}") { request, context in try await transfer(request, context) }
         return router
     }
@@ -170,15 +180,80 @@ struct WalletAPI: Sendable {
 
     // MARK: Reads
 
-    private func account(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func account(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request, write: false)
         let text = try context.parameters.require("id")
         guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let query = request.uri.queryParameters
+        for (key, _) in query where key != "at_op" && key != "at_time" { throw Problem.invalidField(String(key), "unknown query parameter") }
+        if let atOpText = query.get("at_op") {
+            guard query.get("at_time") == nil else { throw Problem.invalidField("at_op", "give at_op or at_time, not both") }
+            guard let atOp = UInt64(atOpText) else { throw Problem.invalidField("at_op", "'\(atOpText.prefix(40))' is not an op number") }
+            return try await pastAccount(id, atOp: atOp, atTimeNs: nil)
+        }
+        if let atTimeText = query.get("at_time") {
+            guard let atTimeNs = Instant.parseNs(atTimeText) else {
+                throw Problem.invalidField("at_time", "'\(atTimeText.prefix(40))' is neither ns since the epoch nor RFC 3339 UTC (2026-11-23T14:20:00Z)")
+            }
+            return try await pastAccount(id, atOp: nil, atTimeNs: atTimeNs)
+        }
         let (found, op) = readModel.account(id: id)
         guard let found else { throw Problem.notFound("account \(id) does not exist (as of op \(op))") }
         var object = accountJSON(found)
         object["op"] = op
         object["consistency"] = "applied"
+        return json(.ok, object)
+    }
+
+    /// A past balance: the nearest snapshot at or before the point plus a replay (exact to the record).
+    private func pastAccount(_ id: UInt128, atOp: UInt64?, atTimeNs: UInt64?) async throws -> Response {
+        let past = try await self.past.account(id, atOp: atOp, atTimeNs: atTimeNs, appliedOp: readModel.op)
+        guard let found = past.account else { throw Problem.notFound("account \(id) did not exist at op \(past.point.op)") }
+        var object = accountJSON(found)
+        object["op"] = past.point.op
+        object["records_of_op"] = past.point.records
+        object["as_of_ns"] = past.point.timestampNs
+        object["snapshot_op"] = past.snapshotOp
+        object["consistency"] = "historical"
+        return json(.ok, object)
+    }
+
+    /// An account's changes, paged by op: each with the transfer, the amount and the balances after it.
+    private func accountTransfers(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request, write: false)
+        let text = try context.parameters.require("id")
+        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let query = request.uri.queryParameters
+        for (key, _) in query where !["from_op", "to_op", "limit"].contains(String(key)) { throw Problem.invalidField(String(key), "unknown query parameter") }
+        let appliedOp = readModel.op
+        guard let account = readModel.account(id: id).account else { throw Problem.notFound("account \(id) does not exist (as of op \(appliedOp))") }
+        func number(_ name: String, _ fallback: UInt64) throws -> UInt64 {
+            guard let given = query.get(name) else { return fallback }
+            guard let value = UInt64(given) else { throw Problem.invalidField(name, "'\(given.prefix(40))' is not a number") }
+            return value
+        }
+        let fromOp = try number("from_op", 1)
+        let toOp = try number("to_op", appliedOp)
+        let limit = try number("limit", 100)
+        guard limit >= 1 && limit <= UInt64(PastReads.pageEntriesMax) else {
+            throw Problem.invalidField("limit", "\(limit) is outside 1...\(PastReads.pageEntriesMax) (history_page_entries_max)")
+        }
+        guard toOp <= appliedOp else { throw Problem.invalidField("to_op", "op \(toOp) is past the last applied op \(appliedOp)") }
+        let page = try await past.transfers(id, fromOp: fromOp, toOp: toOp, limit: Int(limit))
+        let code = CurrencyCode.format(account.ledger)
+        let exponent = Currency.exponents[code] ?? 0
+        let entries: [[String: Any]] = page.entries.map { entry in
+            [
+                "op": entry.op, "record": entry.recordIndex, "timestamp_ns": entry.timestampNs, "transfer_id": String(entry.transferId),
+                "kind": entry.kind.rawValue, "side": entry.isDebit ? "debit" : "credit", "counterparty": String(entry.counterpartyId),
+                "amount": Amount.format(entry.amount, exponent: exponent),
+                "balance": Amount.formatDifference(entry.after.creditsPosted, minus: entry.after.debitsPosted, exponent: exponent),
+                "debits_pending": Amount.format(entry.after.debitsPending, exponent: exponent),
+                "credits_pending": Amount.format(entry.after.creditsPending, exponent: exponent),
+            ]
+        }
+        var object: [String: Any] = ["account_id": String(id), "currency": code, "from_op": fromOp, "to_op": toOp, "entries": entries]
+        object["next_from_op"] = page.nextFromOp.map { $0 as Any } ?? NSNull()
         return json(.ok, object)
     }
 

@@ -1,5 +1,6 @@
 // The REST API end to end: a real server process, a real HTTP client, real files.
 import Foundation
+import HTTPShim
 import TestSupport
 import XCTest
 
@@ -179,4 +180,80 @@ final class StatusList: @unchecked Sendable {
     private var statuses: [Int] = []
     func append(_ status: Int) { lock.lock(); statuses.append(status); lock.unlock() }
     var all: [Int] { lock.lock(); defer { lock.unlock() }; return statuses }
+}
+
+final class HistoricalAndSpecTests: XCTestCase {
+    func testPastBalancesAndAnAccountsTransfersPaged() throws {
+        let directory = TemporaryDirectory()
+        let server = try ServeProcess(data: directory.path + "/data")
+        for id in ["1", "2"] { _ = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"EUR"}"#) }
+        var opsAfter: [Int] = []
+        for index in 1...5 {
+            let answer = try server.request("POST", "/v1/wallet/balance_transfer",
+                                            body: #"{"from_account":"1","to_account":"2","amount":"\#(index).00","currency":"EUR","transaction_id":"\#(index)"}"#)
+            XCTAssertEqual(answer.status, 201, answer.text)
+            opsAfter.append(try XCTUnwrap(answer.json["op"] as? Int))
+        }
+        // After the third transfer account 2 held 1 + 2 + 3 = 6.00, whatever came later.
+        let past = try server.request("GET", "/v1/wallet/accounts/2?at_op=\(opsAfter[2])")
+        XCTAssertEqual(past.status, 200, past.text)
+        XCTAssertEqual(past.json["balance"] as? String, "6.00")
+        XCTAssertEqual(past.json["consistency"] as? String, "historical")
+        XCTAssertEqual(past.json["op"] as? Int, opsAfter[2])
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2").json["balance"] as? String, "15.00")
+        let future = try server.request("GET", "/v1/wallet/accounts/2?at_op=999999")
+        XCTAssertEqual(future.status, 400)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2?at_op=1&at_time=5").status, 400)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2?at_time=yesterday").status, 400)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2?colour=red").status, 400)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2?at_time=2001-01-01T00:00:00Z").status, 404, "before the first record")
+
+        // Its changes, two per page: each with the amount and the balance after it.
+        var pages: [[[String: Any]]] = []
+        var from = 1
+        while pages.count < 10 {
+            let page = try server.request("GET", "/v1/wallet/accounts/2/transfers?from_op=\(from)&limit=2")
+            XCTAssertEqual(page.status, 200, page.text)
+            pages.append(try XCTUnwrap(page.json["entries"] as? [[String: Any]]))
+            guard let next = page.json["next_from_op"] as? Int else { break }
+            from = next
+        }
+        let entries = pages.flatMap { $0 }
+        XCTAssertEqual(entries.map { $0["amount"] as? String }, ["1.00", "2.00", "3.00", "4.00", "5.00"])
+        XCTAssertEqual(entries.map { $0["balance"] as? String }, ["1.00", "3.00", "6.00", "10.00", "15.00"])
+        XCTAssertEqual(Set(entries.map { $0["side"] as? String }), ["credit"])
+        XCTAssertGreaterThanOrEqual(pages.count, 3)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2/transfers?limit=5000").status, 400)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/9/transfers").status, 404)
+    }
+
+    /// docs/openapi.yaml lists exactly the server's routes, and each answers (no route-level 404).
+    func testTheOpenAPIDocumentMatchesTheRoutes() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        var documented: Set<String> = []
+        var inPaths = false
+        var path: String?
+        for line in document.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("paths:") { inPaths = true; continue }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /"), line.hasSuffix(":") { path = String(line.dropFirst(2).dropLast()); continue }
+            if let path, line.hasPrefix("    "), !line.hasPrefix("     "), line.hasSuffix(":"),
+               let method = ["get:", "post:", "put:", "delete:", "patch:"].first(where: { line.trimmingCharacters(in: .whitespaces) == $0 }) {
+                documented.insert(method.dropLast().uppercased() + " " + path)
+            }
+        }
+        let routes = Set(WalletAPI.routes.map { $0.method + " " + $0.path })
+        XCTAssertEqual(documented, routes)
+
+        let directory = TemporaryDirectory()
+        let server = try ServeProcess(data: directory.path + "/data")
+        _ = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"1","currency":"USD"}"#)
+        for route in WalletAPI.routes {
+            let answer = try server.request(route.method, route.path.replacingOccurrences(of: "{id}", with: "1"), body: route.method == "POST" ? "{}" : nil)
+            // A route that exists answers with JSON (a result or a problem); an unknown one with a bare 404.
+            XCTAssertTrue(answer.headers["content-type"]?.contains("json") ?? false, "\(route): \(answer.status) \(answer.text)")
+        }
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/nothing-here").status, 404)
+    }
 }
