@@ -11,6 +11,7 @@ import Storage
 public final class HTTPServer: @unchecked Sendable {
     public let node: LocalNode
     let readModel: ReadModel
+    let events = EventHub()
     let writer: LedgerWriter
     let host: String
     let port: Int
@@ -24,13 +25,14 @@ public final class HTTPServer: @unchecked Sendable {
         self.keys = keys
         self.limits = limits
         readModel = ReadModel(ledger: node.ledger, op: node.log.lastOp)
-        writer = LedgerWriter(node: node, readModel: readModel, clock: clock)
+        writer = LedgerWriter(node: node, readModel: readModel, events: events, clock: clock)
     }
 
     /// Runs until a shutdown signal; `onListening` gets the bound port (0 asks the kernel for one).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         writer.start()
-        let api = WalletAPI(writer: writer, readModel: readModel, past: PastReads(dataPath: node.directory.path), keys: keys, limits: limits)
+        let api = WalletAPI(writer: writer, readModel: readModel, past: PastReads(dataPath: node.directory.path), events: events,
+                            keys: keys, limits: limits)
         let app = Application(
             router: api.router(),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)))),

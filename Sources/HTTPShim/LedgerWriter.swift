@@ -56,6 +56,7 @@ public final class LedgerWriter: @unchecked Sendable {
 
     let node: LocalNode
     let readModel: ReadModel
+    let events: EventHub
     let clock: WallClock
     private let condition = NSCondition()
     private var queue: [Waiting] = []
@@ -64,9 +65,10 @@ public final class LedgerWriter: @unchecked Sendable {
     private var thread: Thread?
     private let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
 
-    init(node: LocalNode, readModel: ReadModel, clock: WallClock) {
+    init(node: LocalNode, readModel: ReadModel, events: EventHub, clock: WallClock) {
         self.node = node
         self.readModel = readModel
+        self.events = events
         self.clock = clock
     }
 
@@ -207,7 +209,9 @@ public final class LedgerWriter: @unchecked Sendable {
                 break
             }
         }
-        readModel.publish(Array(changed.values), op: op)
+        let changedAccounts = Array(changed.values)
+        readModel.publish(changedAccounts, op: op)
+        events.publish(changedAccounts, op: op)
         for (index, waiting) in batch.enumerated() {
             switch waiting.work {
             case .transfer(let transfer):

@@ -76,6 +76,7 @@ public struct WalletAPI: Sendable {
     let writer: LedgerWriter
     let readModel: ReadModel
     let past: PastReads
+    let events: EventHub
     let keys: APIKeys
     let limits: HTTPLimits
     let inFlight = InFlightCounter()
@@ -85,7 +86,7 @@ public struct WalletAPI: Sendable {
         ("GET", "/healthz"), ("GET", "/readyz"),
         ("POST", "/v1/wallet/balance_transfer"), ("POST", "/v1/wallet/accounts"),
         ("GET", "/v1/wallet/accounts/{id}"), ("GET", "/v1/wallet/accounts/{id}/transfers"),
-        ("GET", "/v1/wallet/transfers/{id}"),
+        ("GET", "/v1/wallet/transfers/{id}"), ("GET", "/v1/wallet/accounts/{id}/events"),
     ]
 
     func router() -> Router<BasicRequestContext> {
@@ -98,6 +99,7 @@ public struct WalletAPI: Sendable {
         router.get("/v1/wallet/accounts/{id}") { request, context in try await account(request, context) }
         router.get("/v1/wallet/accounts/{id}/transfers") { request, context in try await accountTransfers(request, context) }
         router.get("/v1/wallet/transfers/{id}") { request, context in try await transfer(request, context) }
+        router.get("/v1/wallet/accounts/{id}/events") { request, context in try await accountEvents(request, context) }
         return router
     }
 
@@ -255,6 +257,83 @@ public struct WalletAPI: Sendable {
         var object: [String: Any] = ["account_id": String(id), "currency": code, "from_op": fromOp, "to_op": toOp, "entries": entries]
         object["next_from_op"] = page.nextFromOp.map { $0 as Any } ?? NSNull()
         return json(.ok, object)
+    }
+
+    /// Server-sent events: the account's state now (`event: balance`), its changes since `from_op`
+    /// if given (`event: change`, one per transfer, from the log), then every later change as it
+    /// is applied (`event: balance`, with the op). `id` is the op, so a client that reconnects
+    /// with `Last-Event-ID` (or `from_op`) misses nothing. Comments keep idle proxies open.
+    private func accountEvents(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request, write: false)
+        let text = try context.parameters.require("id")
+        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let query = request.uri.queryParameters
+        for (key, _) in query where key != "from_op" { throw Problem.invalidField(String(key), "unknown query parameter") }
+        var fromOp: UInt64?
+        let lastEventId = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
+        if let given = query.get("from_op") ?? lastEventId.map({ String((UInt64($0) ?? 0) + 1) }) {
+            guard let value = UInt64(given), value >= 1 else { throw Problem.invalidField("from_op", "'\(given.prefix(40))' is not an op number") }
+            fromOp = value
+        }
+        // Subscribe before reading the current state, so no change falls between the two.
+        let stream = events.subscribe(id)
+        let (current, currentOp) = readModel.account(id: id)
+        guard let current else { throw Problem.notFound("account \(id) does not exist (as of op \(currentOp))") }
+        let code = CurrencyCode.format(current.ledger)
+        let exponent = Currency.exponents[code] ?? 0
+        var history: [AccountHistoryEntry] = []
+        if let fromOp, fromOp <= currentOp {
+            var next: UInt64? = fromOp
+            while let start = next {
+                let page = try await past.transfers(id, fromOp: start, toOp: currentOp, limit: PastReads.pageEntriesMax)
+                history += page.entries
+                next = page.nextFromOp
+            }
+        }
+        let keepAliveMs = max(100, min(15_000, limits.connectionIdleTimeoutMs / 2))
+        let replay = history
+        let body = ResponseBody { writer in
+            for entry in replay {
+                try await writer.write(serverSentEvent(id: entry.op, event: "change", [
+                    "account_id": String(id), "op": entry.op, "record": entry.recordIndex, "transfer_id": String(entry.transferId),
+                    "kind": entry.kind.rawValue, "side": entry.isDebit ? "debit" : "credit", "counterparty": String(entry.counterpartyId),
+                    "amount": Amount.format(entry.amount, exponent: exponent),
+                    "balance": Amount.formatDifference(entry.after.creditsPosted, minus: entry.after.debitsPosted, exponent: exponent),
+                ]))
+            }
+            var state = accountJSON(current)
+            state["op"] = currentOp
+            try await writer.write(serverSentEvent(id: currentOp, event: "balance", state))
+            // Live changes, with keep-alive comments between them when quiet.
+            let merged = AsyncStream<EventHub.Event?> { continuation in
+                let forward = Task {
+                    for await event in stream { continuation.yield(event) }
+                    continuation.finish()
+                }
+                let ticker = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(keepAliveMs))
+                        continuation.yield(nil)
+                    }
+                }
+                continuation.onTermination = { _ in forward.cancel(); ticker.cancel() }
+            }
+            for await item in merged {
+                guard let item else {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    continue
+                }
+                switch item {
+                case .balance(let account, let op):
+                    guard op > currentOp else { continue }
+                    var object = accountJSON(account)
+                    object["op"] = op
+                    try await writer.write(serverSentEvent(id: op, event: "balance", object))
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
     private func transfer(_ request: Request, _ context: BasicRequestContext) async throws -> Response {

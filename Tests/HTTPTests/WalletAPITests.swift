@@ -250,6 +250,12 @@ final class HistoricalAndSpecTests: XCTestCase {
         let server = try ServeProcess(data: directory.path + "/data")
         _ = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"1","currency":"USD"}"#)
         for route in WalletAPI.routes {
+            if route.path.hasSuffix("/events") {
+                let stream = try EventStreamReader(port: server.port, path: route.path.replacingOccurrences(of: "{id}", with: "1"))
+                XCTAssertEqual(stream.waitForEvents(1).count, 1, "\(route)")
+                stream.close()
+                continue
+            }
             let answer = try server.request(route.method, route.path.replacingOccurrences(of: "{id}", with: "1"), body: route.method == "POST" ? "{}" : nil)
             // A route that exists answers with JSON (a result or a problem); an unknown one with a bare 404.
             XCTAssertTrue(answer.headers["content-type"]?.contains("json") ?? false, "\(route): \(answer.status) \(answer.text)")
