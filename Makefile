@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BENCH_FLAGS ?=
 
-.PHONY: setup build release test run bench bench-cluster fault sim clean
+.PHONY: setup build release test run bench bench-cluster bench-http fault sim clean
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +29,10 @@ CLIENTS ?= 2
 bench-cluster: release
 	.build/release/wallet bench --replicas 3 --accounts 10000 --transfers 4000000 --batch-size 8189 --clients $(CLIENTS) $(BENCH_FLAGS)
 
+# The REST API under wrk: GET /healthz (baseline), GET an account, POST balance_transfer.
+bench-http: release
+	scripts/bench-http.sh
+
 # The process-level fault test alone (also part of make test), on the release build.
 fault: release
 	$(SWIFT) build --build-tests
@@ -47,4 +51,4 @@ sim: setup
 	SIM_SEEDS=$(SEEDS) SIM_SEED_START=$(SEED_START) $(SWIFT) test --skip-build --filter ConsensusTests.SimulatorTests
 
 clean:
-	rm -rf .build run-data run-cluster-data bench-data
+	rm -rf .build run-data run-cluster-data bench-data bench-http-data bench-install-data

@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "Randomness", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "Storage", "Replica", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "HTTPTests", dependencies: ["wallet", "HTTPShim", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["wallet", "HTTPShim", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "wallet", "LedgerCore", "Storage", "Workload", "Consensus", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -60,9 +60,8 @@ final class EventHub: @unchecked Sendable {
 
 /// One server-sent event: `id` (the op), `event` (its kind), `data` (one JSON line).
 func serverSentEvent(id: UInt64?, event: String, _ object: [String: Any]) -> ByteBuffer {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     var text = ""
     if let id { text += "id: \(id)\n" }
-    text += "event: \(event)\ndata: " + String(decoding: data, as: UTF8.self) + "\n\n"
+    text += "event: \(event)\ndata: " + JSONText.encode(object) + "\n\n"
     return ByteBuffer(string: text)
 }

@@ -28,10 +28,9 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         var object: [String: Any] = ["type": type, "title": title, "status": Int(status.code), "detail": detail]
         if let result { object["result"] = result }
         object["instance"] = request.uri.path
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: JSONText.encode(object))))
     }
 }
 

@@ -423,8 +423,7 @@ func transferJSON(_ transfer: Transfer, transactionId: String) -> [String: Any] 
 }
 
 func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSONText.encode(object))))
 }
 
 /// Requests in flight, counted by the middleware below.

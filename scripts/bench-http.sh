@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `make bench-http`: the REST API under wrk (Debian's package) on 127.0.0.1, release build.
+# A data directory with ACCOUNTS funded accounts is served by `wallet serve`; then, each for
+# DURATION seconds with CONNECTIONS connections on THREADS wrk threads:
+#   1. GET /healthz                      (baseline: the HTTP stack with no ledger work)
+#   2. GET /v1/wallet/accounts/{random}  (read model)
+#   3. POST /v1/wallet/balance_transfer  (random accounts, unique transaction ids: durable, applied)
+# Only the server this script starts is stopped, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WALLET=${WALLET:-.build/release/wallet}
+DATA=${DATA:-bench-http-data}
+PORT=${PORT:-8097}
+ACCOUNTS=${ACCOUNTS:-100000}
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-2}
+READ_CONNECTIONS=${READ_CONNECTIONS:-64}
+WRITE_CONNECTIONS=${WRITE_CONNECTIONS:-512}
+
+command -v wrk >/dev/null 2>&1 || {
+    echo "bench-http: installing wrk with apt-get" >&2
+    SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+}
+
+rm -rf "$DATA"
+mkdir -p "$DATA"
+"$WALLET" gen --accounts "$ACCOUNTS" --transfers "$ACCOUNTS" --transfers-per-file "$ACCOUNTS" --seed 3 --out "$DATA/gen" >/dev/null
+"$WALLET" format --data "$DATA/node" >/dev/null
+"$WALLET" ingest --data "$DATA/node" "$DATA/gen/accounts.wbatch" "$DATA/gen/transfers-000001.wbatch" >/dev/null 2>&1
+"$WALLET" serve --data "$DATA/node" --http "127.0.0.1:$PORT" --in-flight-requests-max 65536 --connections-max 4096 >"$DATA/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cat >"$DATA/get.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/v1/wallet/accounts/" .. math.random(2, $ACCOUNTS))
+end
+LUA
+# Each wrk thread numbers its transfers from its own range, so transaction ids never repeat.
+cat >"$DATA/post.lua" <<LUA
+local counter = 0
+local thread_id = 0
+local threads = 0
+setup = function(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+init = function(args)
+  math.randomseed(os.time() + thread_id)
+end
+request = function()
+  counter = counter + 1
+  local from = math.random(2, $ACCOUNTS)
+  local to = math.random(2, $ACCOUNTS)
+  if to == from then to = (from % ($ACCOUNTS - 1)) + 2 end
+  local body = '{"from_account":"' .. from .. '","to_account":"' .. to .. '","amount":"0.01","currency":"USD","transaction_id":"' .. (1000000000 + thread_id * 100000000 + counter) .. '"}'
+  return wrk.format("POST", "/v1/wallet/balance_transfer", {["Content-Type"] = "application/json"}, body)
+end
+local statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  io.write(string.format("  errors: connect %d, read %d, write %d, status %d, timeout %d\n",
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status, summary.errors.timeout))
+end
+LUA
+
+run() {
+    echo "== $1"
+    shift
+    wrk "$@" | grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|errors|requests in"
+}
+run "GET /healthz (baseline: HTTP only)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/healthz"
+run "GET /v1/wallet/accounts/{id} (read model, $ACCOUNTS accounts)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/get.lua" "http://127.0.0.1:$PORT"
+op_before=$(curl -s "http://127.0.0.1:$PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
+run "POST /v1/wallet/balance_transfer ($WRITE_CONNECTIONS connections, durable)" -t"$THREADS" -c"$WRITE_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/post.lua" "http://127.0.0.1:$PORT"
+op_after=$(curl -s "http://127.0.0.1:$PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
+echo "  batches written during the POST run: $((op_after - op_before))"
+kill $server; wait $server 2>/dev/null || true
+trap - EXIT
+"$WALLET" verify --data "$DATA/node" | tail -1
+rm -rf "$DATA"
