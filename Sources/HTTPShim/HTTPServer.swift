@@ -18,21 +18,27 @@ public final class HTTPServer: @unchecked Sendable {
     let keys: APIKeys
     let limits: HTTPLimits
 
-    public init(node: LocalNode, host: String, port: Int, keys: APIKeys, limits: HTTPLimits = HTTPLimits(), clock: WallClock = SystemClock()) {
+    let metrics: LedgerMetrics
+
+    public init(node: LocalNode, host: String, port: Int, keys: APIKeys, metrics: LedgerMetrics, limits: HTTPLimits = HTTPLimits(),
+                clock: WallClock = SystemClock()) {
         self.node = node
+        self.metrics = metrics
+        metrics.appliedOp.set(to: Double(node.log.lastOp))
+        metrics.commitOp.set(to: Double(node.log.lastOp))
         self.host = host
         self.port = port
         self.keys = keys
         self.limits = limits
         readModel = ReadModel(ledger: node.ledger, op: node.log.lastOp)
-        writer = LedgerWriter(node: node, readModel: readModel, events: events, clock: clock)
+        writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock)
     }
 
     /// Runs until a shutdown signal; `onListening` gets the bound port (0 asks the kernel for one).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         writer.start()
         let api = WalletAPI(writer: writer, readModel: readModel, past: PastReads(dataPath: node.directory.path), events: events,
-                            keys: keys, limits: limits)
+                            metrics: metrics, dataPath: node.directory.path, keys: keys, limits: limits)
         let app = Application(
             router: api.router(),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)))),

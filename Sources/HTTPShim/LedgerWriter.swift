@@ -57,6 +57,7 @@ public final class LedgerWriter: @unchecked Sendable {
     let node: LocalNode
     let readModel: ReadModel
     let events: EventHub
+    let metrics: LedgerMetrics
     let clock: WallClock
     private let condition = NSCondition()
     private var queue: [Waiting] = []
@@ -65,7 +66,8 @@ public final class LedgerWriter: @unchecked Sendable {
     private var thread: Thread?
     private let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
 
-    init(node: LocalNode, readModel: ReadModel, events: EventHub, clock: WallClock) {
+    init(node: LocalNode, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, clock: WallClock) {
+        self.metrics = metrics
         self.node = node
         self.readModel = readModel
         self.events = events
@@ -171,6 +173,7 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     private func commit(_ batch: [Waiting], buffer: BatchBuffer) throws {
+        let startNs = monotonicNowNs()
         let log = node.log
         let ledger = node.ledger
         let isTransfers: Bool
@@ -212,6 +215,10 @@ public final class LedgerWriter: @unchecked Sendable {
         let changedAccounts = Array(changed.values)
         readModel.publish(changedAccounts, op: op)
         events.publish(changedAccounts, op: op)
+        let okCount = (0..<batch.count).filter { results[$0] == 0 }.count
+        let repeatCount = (0..<batch.count).filter { results[$0] == 1 }.count
+        metrics.recordBatch(isTransfers: isTransfers, ok: okCount, refused: batch.count - okCount - repeatCount, op: op,
+                            elapsedNs: monotonicNowNs() - startNs)
         for (index, waiting) in batch.enumerated() {
             switch waiting.work {
             case .transfer(let transfer):

@@ -77,13 +77,15 @@ public struct WalletAPI: Sendable {
     let readModel: ReadModel
     let past: PastReads
     let events: EventHub
+    let metrics: LedgerMetrics
+    let dataPath: String
     let keys: APIKeys
     let limits: HTTPLimits
     let inFlight = InFlightCounter()
 
     /// Every route, as docs/openapi.yaml lists them (a test holds the two together).
     public static let routes: [(method: String, path: String)] = [
-        ("GET", "/healthz"), ("GET", "/readyz"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
         ("POST", "/v1/wallet/balance_transfer"), ("POST", "/v1/wallet/accounts"),
         ("GET", "/v1/wallet/accounts/{id}"), ("GET", "/v1/wallet/accounts/{id}/transfers"),
         ("GET", "/v1/wallet/transfers/{id}"), ("GET", "/v1/wallet/accounts/{id}/events"),
@@ -92,7 +94,13 @@ public struct WalletAPI: Sendable {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: InFlightLimit(counter: inFlight, limit: limits.inFlightRequestsMax))
+        // Request counts and durations per route and status, through swift-metrics.
+        router.add(middleware: MetricsMiddleware())
         router.get("/healthz") { _, _ in json(.ok, ["status": "ok"]) }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount))))
+        }
         router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
         router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
         router.post("/v1/wallet/accounts") { request, context in try await createAccount(request, context) }

@@ -4,6 +4,8 @@ import Cluster
 import Dispatch
 import Foundation
 import HTTPShim
+import Metrics
+import Prometheus
 import Replica
 
 struct ServeCommand: ParsableCommand {
@@ -50,7 +52,10 @@ struct ServeCommand: ParsableCommand {
                 throw UserError("--reads-require-key needs --api-keys FILE")
             }
             let node = try openNode(data: data, readOnly: false, quiet: true)
-            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, limits: limits)
+            // One registry for the ledger's metrics and, through swift-metrics, Hummingbird's.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, metrics: LedgerMetrics(registry: registry), limits: limits)
             let done = DispatchSemaphore(value: 0)
             let failure = LockedError()
             let dataPath = data

@@ -69,6 +69,19 @@ final class WalletAPITests: XCTestCase {
         let opAfter = try XCTUnwrap(try server.request("GET", "/readyz").json["op"] as? Int)
         XCTAssertLessThanOrEqual(opAfter - opBefore, 64)
 
+        // Prometheus text: what the ledger did, and Hummingbird's request metrics in the same registry.
+        let metrics = try server.request("GET", "/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        XCTAssertTrue(metrics.headers["content-type"]?.hasPrefix("text/plain") ?? false)
+        let lines = metrics.text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("wallet_transfers_applied_total 65"), metrics.text)
+        XCTAssertTrue(lines.contains("wallet_accounts_created_total 2"), metrics.text)
+        XCTAssertTrue(lines.contains("wallet_applied_op \(opAfter).0") || lines.contains("wallet_applied_op \(opAfter)"), metrics.text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("wallet_batch_latency_seconds_bucket") }, metrics.text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("wallet_replica_role{role=\"leader\"} 1") }, metrics.text)
+        XCTAssertTrue(lines.contains("wallet_snapshot_age_seconds -1.0") || lines.contains("wallet_snapshot_age_seconds -1"), metrics.text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("hb_requests") }, "Hummingbird's request counter: \(metrics.text.prefix(2000))")
+
         // Shut down cleanly; the directory verifies and holds exactly what was acknowledged.
         server.stop()
         let verify = Process()
@@ -257,8 +270,10 @@ final class HistoricalAndSpecTests: XCTestCase {
                 continue
             }
             let answer = try server.request(route.method, route.path.replacingOccurrences(of: "{id}", with: "1"), body: route.method == "POST" ? "{}" : nil)
-            // A route that exists answers with JSON (a result or a problem); an unknown one with a bare 404.
-            XCTAssertTrue(answer.headers["content-type"]?.contains("json") ?? false, "\(route): \(answer.status) \(answer.text)")
+            // A route that exists answers with JSON (a result or a problem) or, for /metrics, the
+            // Prometheus text; an unknown one with a bare 404.
+            let expected = route.path == "/metrics" ? "text/plain" : "json"
+            XCTAssertTrue(answer.headers["content-type"]?.contains(expected) ?? false, "\(route): \(answer.status) \(answer.text)")
         }
         XCTAssertEqual(try server.request("GET", "/v1/wallet/nothing-here").status, 404)
     }

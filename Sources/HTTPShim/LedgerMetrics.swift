@@ -1,0 +1,66 @@
+// What `GET /metrics` exposes (Prometheus text): the ledger's own figures, plus the HTTP request
+// metrics Hummingbird records through swift-metrics into the same registry.
+import Foundation
+import Prometheus
+import Storage
+
+/// The ledger's metrics, updated by the writer after each batch; gauges that describe the data
+/// directory (snapshot age) are read when scraped.
+public final class LedgerMetrics: @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let transfers: Counter
+    let accounts: Counter
+    let batches: Counter
+    let refused: Counter
+    let batchLatency: DurationHistogram
+    let appliedOp: Gauge
+    let commitOp: Gauge
+    let snapshotAge: Gauge
+    let role: Gauge
+    let digestMismatches: Gauge
+    let eventSubscribers: Gauge
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        transfers = registry.makeCounter(name: "wallet_transfers_applied_total", help: "Transfers applied with result ok.")
+        accounts = registry.makeCounter(name: "wallet_accounts_created_total", help: "Accounts created with result ok.")
+        refused = registry.makeCounter(name: "wallet_records_refused_total", help: "Records the ledger refused (any result but ok and exists).")
+        batches = registry.makeCounter(name: "wallet_batches_total", help: "Batches made durable and applied.")
+        batchLatency = registry.makeDurationHistogram(
+            name: "wallet_batch_latency_seconds",
+            buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
+            help: "From the first request of a batch taken by the writer to the batch durable (fsync) and applied.")
+        appliedOp = registry.makeGauge(name: "wallet_applied_op", help: "The last op applied (and visible to reads).")
+        commitOp = registry.makeGauge(name: "wallet_commit_op", help: "The last op known durable (committed; a single node commits what it syncs).")
+        snapshotAge = registry.makeGauge(name: "wallet_snapshot_age_seconds", help: "Seconds since the newest snapshot file was written (-1: none).")
+        role = registry.makeGauge(name: "wallet_replica_role", labels: [("role", "leader")], help: "1 for the role this process has (a single node leads).")
+        digestMismatches = registry.makeGauge(name: "wallet_digest_mismatches", help: "State digests that differed from a peer's at the same op (non-determinism).")
+        eventSubscribers = registry.makeGauge(name: "wallet_event_subscribers", help: "Open server-sent event streams.")
+        role.set(to: 1)
+        digestMismatches.set(to: 0)
+    }
+
+    /// After a batch of `records` records at `op` (`ok` of them applied with result ok).
+    func recordBatch(isTransfers: Bool, ok: Int, refused refusedCount: Int, op: UInt64, elapsedNs: UInt64) {
+        batches.increment()
+        if isTransfers { transfers.increment(by: Int64(ok)) } else { accounts.increment(by: Int64(ok)) }
+        if refusedCount > 0 { refused.increment(by: Int64(refusedCount)) }
+        batchLatency.recordNanoseconds(Int64(elapsedNs))
+        appliedOp.set(to: Double(op))
+        commitOp.set(to: Double(op))
+    }
+
+    /// The Prometheus text, with the scrape-time gauges brought up to date.
+    func render(dataPath: String, subscribers: Int) -> [UInt8] {
+        let newest = (try? SnapshotFile.list(dataPath: dataPath))?.last
+        if let newest, let attributes = try? FileManager.default.attributesOfItem(atPath: newest.path),
+           let modified = attributes[.modificationDate] as? Date {
+            snapshotAge.set(to: Date().timeIntervalSince(modified))
+        } else {
+            snapshotAge.set(to: -1)
+        }
+        eventSubscribers.set(to: Double(subscribers))
+        return registry.emitToBuffer()
+    }
+}
