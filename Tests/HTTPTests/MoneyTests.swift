@@ -1,6 +1,7 @@
 // The API's exact conversions and its JSON writer, without a server.
 import Foundation
 @testable import HTTPShim
+import LedgerCore
 import XCTest
 
 final class MoneyTests: XCTestCase {
@@ -47,5 +48,38 @@ final class MoneyTests: XCTestCase {
         XCTAssertEqual(parsed["b"] as? String, object["b"] as? String)
         XCTAssertEqual((parsed["d"] as? [String: Any])?["x"] as? UInt64, UInt64.max)
         XCTAssertEqual(parsed["e"] as? Int, -5)
+    }
+}
+
+final class AccountTextTests: XCTestCase {
+    /// The hand-written hot path says exactly what the general writer says.
+    func testAccountTextEqualsTheGeneralWriter() {
+        var account = Account(id: 340282366920938463463374607431768211454, ledger: CurrencyCode.parse("USD")!, flags: [.debitsMustNotExceedCredits, .creditsMustNotExceedDebits])
+        account.creditsPosted = 123_456_789
+        account.debitsPosted = 5
+        account.debitsPending = 200_000_000
+        var object = accountJSON(account)
+        object["op"] = UInt64(77)
+        object["consistency"] = "applied"
+        XCTAssertEqual(accountText(account, op: 77), JSONText.encode(object))
+        var plain = Account(id: 3, ledger: CurrencyCode.parse("JPY")!)
+        plain.creditsPosted = 10
+        var plainObject = accountJSON(plain)
+        plainObject["op"] = UInt64(1)
+        plainObject["consistency"] = "applied"
+        XCTAssertEqual(accountText(plain, op: 1), JSONText.encode(plainObject))
+    }
+}
+
+final class TransferTextTests: XCTestCase {
+    func testTransferTextEqualsTheGeneralWriter() {
+        let transfer = Transfer(id: 0x5f0c6a8e6f3b4a519c550d7a1f2b3c4d, debitAccountId: 1, creditAccountId: 340282366920938463463374607431768211454,
+                                amount: 1234, ledger: CurrencyCode.parse("EUR")!, timestamp: 1_795_459_023_429_274_844)
+        for (id, replayed) in [("5f0c6a8e-6f3b-4a51-9c55-0d7a1f2b3c4d", false), ("quote\"d", true)] {
+            var object = transferJSON(transfer, transactionId: id)
+            object["op"] = UInt64(9)
+            object["replayed"] = replayed
+            XCTAssertEqual(transferText(transfer, transactionId: id, op: 9, replayed: replayed), JSONText.encode(object))
+        }
     }
 }
