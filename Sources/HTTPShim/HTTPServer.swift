@@ -20,8 +20,9 @@ public final class HTTPServer: @unchecked Sendable {
 
     let metrics: LedgerMetrics
 
+    /// `snapshotIntervalTransfers`: the compactor's schedule (0: never).
     public init(node: LocalNode, host: String, port: Int, keys: APIKeys, metrics: LedgerMetrics, limits: HTTPLimits = HTTPLimits(),
-                clock: WallClock = SystemClock()) {
+                snapshotIntervalTransfers: Int = 10_000_000, clock: WallClock = SystemClock()) {
         self.node = node
         self.metrics = metrics
         metrics.appliedOp.set(to: Double(node.log.lastOp))
@@ -32,6 +33,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.limits = limits
         readModel = ReadModel(ledger: node.ledger, op: node.log.lastOp)
         writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock)
+        writer.snapshotIntervalTransfers = snapshotIntervalTransfers
     }
 
     /// Runs until a shutdown signal; `onListening` gets the bound port (0 asks the kernel for one).

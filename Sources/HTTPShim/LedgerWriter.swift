@@ -28,6 +28,9 @@ public final class LedgerWriter: @unchecked Sendable {
         case account(Account)
         /// Answered between batches, on this thread (the ledger is not shared with readers).
         case lookupTransfer(UInt128)
+        /// The compactor wrote a snapshot and archives in the background: swap the segments for
+        /// their archives here, on the log's writer thread.
+        case installArchives([ArchiveJob], snapshotOp: UInt64, Error?)
     }
 
     private struct Waiting {
@@ -65,6 +68,11 @@ public final class LedgerWriter: @unchecked Sendable {
     private var failure: Error?
     private var thread: Thread?
     private let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
+    /// The compactor's schedule (`snapshot_interval_transfers`, 0: never) and its progress.
+    var snapshotIntervalTransfers = 0
+    private var transfersSinceSnapshot = 0
+    private var compacting = false
+    private let compactorQueue = DispatchQueue(label: "wallet-http-compactor")
 
     init(node: LocalNode, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, clock: WallClock) {
         self.metrics = metrics
@@ -77,6 +85,8 @@ public final class LedgerWriter: @unchecked Sendable {
     deinit { results.deallocate() }
 
     func start() {
+        let newestSnapshotOp = (try? SnapshotFile.list(dataPath: node.directory.path))?.last?.op ?? 0
+        transfersSinceSnapshot = LocalNode.recordCounts(node.log, from: max(newestSnapshotOp + 1, node.log.firstOp)).transfers
         let thread = Thread { [self] in run() }
         thread.name = "wallet-http-writer"
         thread.start()
@@ -132,7 +142,7 @@ public final class LedgerWriter: @unchecked Sendable {
             var rest: [Waiting] = []
             for waiting in queue {
                 switch waiting.work {
-                case .lookupTransfer: lookups.append(waiting)
+                case .lookupTransfer, .installArchives: lookups.append(waiting)
                 case .transfer, .account:
                     if batch.count < Limits.batchRecordsMax, rest.isEmpty, batch.first.map({ sameKind($0.work, waiting.work) }) ?? true {
                         batch.append(waiting)
@@ -145,8 +155,15 @@ public final class LedgerWriter: @unchecked Sendable {
             condition.unlock()
 
             for waiting in lookups {
-                guard case .lookupTransfer(let id) = waiting.work else { continue }
-                waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: node.ledger.transfer(id: id), account: nil))
+                switch waiting.work {
+                case .lookupTransfer(let id):
+                    waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: node.ledger.transfer(id: id), account: nil))
+                case .installArchives(let jobs, let snapshotOp, let error):
+                    installArchives(jobs, snapshotOp: snapshotOp, error: error)
+                    waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: nil, account: nil))
+                default:
+                    break
+                }
             }
             guard !batch.isEmpty else { continue }
             do {
@@ -183,7 +200,7 @@ public final class LedgerWriter: @unchecked Sendable {
             switch waiting.work {
             case .transfer(let transfer): buffer.append(transfer)
             case .account(let account): buffer.append(account)
-            case .lookupTransfer: preconditionFailure("look-ups are not batched")
+            case .lookupTransfer, .installArchives: preconditionFailure("look-ups are not batched")
             }
         }
         let op = log.lastOp + 1
@@ -208,7 +225,7 @@ public final class LedgerWriter: @unchecked Sendable {
                 }
             case .account(let account):
                 if changed[account.id] == nil, let created = ledger.account(id: account.id) { changed[account.id] = created }
-            case .lookupTransfer:
+            case .lookupTransfer, .installArchives:
                 break
             }
         }
@@ -225,9 +242,60 @@ public final class LedgerWriter: @unchecked Sendable {
                 waiting.continuation.resume(returning: WriteOutcome(result: results[index], op: op, stored: ledger.transfer(id: transfer.id), account: nil))
             case .account(let account):
                 waiting.continuation.resume(returning: WriteOutcome(result: results[index], op: op, stored: nil, account: ledger.account(id: account.id)))
-            case .lookupTransfer:
+            case .lookupTransfer, .installArchives:
                 break
             }
+        }
+        if isTransfers {
+            transfersSinceSnapshot += batch.count
+            if snapshotIntervalTransfers > 0 && transfersSinceSnapshot >= snapshotIntervalTransfers && !compacting { startCompaction(op: op) }
+        }
+    }
+
+    /// The compactor on its schedule, without stopping the writer for the snapshot: the state is
+    /// copied here (a memory copy, well under a second per GB), then the copy's digest and snapshot
+    /// are written, and the sealed segments it covers archived, on another thread; only the swap of
+    /// segments for archives comes back to this thread.
+    private func startCompaction(op: UInt64) {
+        compacting = true
+        transfersSinceSnapshot = 0
+        let copy = node.ledger.copy(spareTransfers: 1)
+        let headerHash = node.log.headerHash(op: op)
+        let jobs = node.log.archiveJobs(throughOp: op)
+        let dataPath = node.directory.path
+        let clusterId = node.log.clusterId
+        compactorQueue.async { [self] in
+            let startNs = monotonicNowNs()
+            var done: [ArchiveJob] = []
+            var failure: Error?
+            do {
+                let written = try SnapshotFile.write(ledger: copy, dataPath: dataPath, clusterId: clusterId, op: op, batchHeaderHash: headerHash,
+                                                     digest: copy.digest())
+                FileHandle.standardError.write(Data("wallet serve: snapshot at op \(op): \(written.sizeBytes) bytes, \((monotonicNowNs() - startNs) / 1_000_000) ms\n".utf8))
+                for job in jobs {
+                    try job.perform()
+                    done.append(job)
+                }
+            } catch {
+                failure = error
+            }
+            Task { _ = try? await self.submit(.installArchives(done, snapshotOp: op, failure), timeoutMs: 600_000) }
+        }
+    }
+
+    private func installArchives(_ jobs: [ArchiveJob], snapshotOp: UInt64, error: Error?) {
+        compacting = false
+        for job in jobs where node.log.isCurrent(job) {
+            do {
+                let report = try node.log.installArchive(job)
+                FileHandle.standardError.write(Data("wallet serve: archived ops \(report.firstOp)...\(report.lastOp)\n".utf8))
+            } catch {
+                FileHandle.standardError.write(Data("wallet serve: archiving FAILED: \(error) (the segment is kept)\n".utf8))
+                break
+            }
+        }
+        if let error {
+            FileHandle.standardError.write(Data("wallet serve: compaction at op \(snapshotOp) FAILED: \(error) (the log is intact; the next interval tries again)\n".utf8))
         }
     }
 }

@@ -27,6 +27,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "request_timeout_ms: a write's wait for durable-and-applied before 503.") var requestTimeoutMs = HTTPLimits().requestTimeoutMs
     @Option(help: "connections_max: open connections; more wait in the backlog.") var connectionsMax = HTTPLimits().connectionsMax
     @Option(help: "connection_idle_timeout_ms: a silent connection is closed after this.") var connectionIdleTimeoutMs = HTTPLimits().connectionIdleTimeoutMs
+    @Option(help: "snapshot_interval_transfers: snapshot (and archive) after this many transfers; 0: never.")
+    var snapshotIntervalTransfers = 10_000_000
 
     func run() throws {
         try reportingErrors {
@@ -55,7 +57,9 @@ struct ServeCommand: ParsableCommand {
             // One registry for the ledger's metrics and, through swift-metrics, Hummingbird's.
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, metrics: LedgerMetrics(registry: registry), limits: limits)
+            guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }
+            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, metrics: LedgerMetrics(registry: registry), limits: limits,
+                                    snapshotIntervalTransfers: snapshotIntervalTransfers)
             let done = DispatchSemaphore(value: 0)
             let failure = LockedError()
             let dataPath = data

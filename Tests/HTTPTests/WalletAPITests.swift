@@ -11,7 +11,8 @@ final class WalletAPITests: XCTestCase {
 
     func testAccountsTransfersAndAnIdempotentRetry() throws {
         let directory = TemporaryDirectory()
-        let server = try ServeProcess(data: directory.path + "/data")
+        // A snapshot after every 50 transfers: the compactor runs during the concurrent burst below.
+        let server = try ServeProcess(data: directory.path + "/data", arguments: ["--snapshot-interval-transfers", "50"])
         XCTAssertEqual(try server.request("GET", "/healthz").status, 200)
         for (id, flags) in [("1", ""), ("2", #","flags":["debits_must_not_exceed_credits"]"#)] {
             let created = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"\#(flags)}"#)
@@ -70,7 +71,13 @@ final class WalletAPITests: XCTestCase {
         XCTAssertLessThanOrEqual(opAfter - opBefore, 64)
 
         // Prometheus text: what the ledger did, and Hummingbird's request metrics in the same registry.
-        let metrics = try server.request("GET", "/metrics")
+        // (The compactor writes its snapshot in the background: wait until it is there.)
+        var metrics = try server.request("GET", "/metrics")
+        let snapshotDeadline = Date(timeIntervalSinceNow: 10)
+        while metrics.text.contains("wallet_snapshot_age_seconds -1") && Date() < snapshotDeadline {
+            usleep(50_000)
+            metrics = try server.request("GET", "/metrics")
+        }
         XCTAssertEqual(metrics.status, 200)
         XCTAssertTrue(metrics.headers["content-type"]?.hasPrefix("text/plain") ?? false)
         let lines = metrics.text.split(separator: "\n").map(String.init)
@@ -79,18 +86,23 @@ final class WalletAPITests: XCTestCase {
         XCTAssertTrue(lines.contains("wallet_applied_op \(opAfter).0") || lines.contains("wallet_applied_op \(opAfter)"), metrics.text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("wallet_batch_latency_seconds_bucket") }, metrics.text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("wallet_replica_role{role=\"leader\"} 1") }, metrics.text)
-        XCTAssertTrue(lines.contains("wallet_snapshot_age_seconds -1.0") || lines.contains("wallet_snapshot_age_seconds -1"), metrics.text)
+        let age = try XCTUnwrap(lines.first { $0.hasPrefix("wallet_snapshot_age_seconds ") }.flatMap { Double($0.split(separator: " ")[1]) })
+        XCTAssertTrue(age >= 0 && age < 60, "the compactor wrote a snapshot just now: \(age)")
         XCTAssertTrue(lines.contains { $0.hasPrefix("hb_requests") }, "Hummingbird's request counter: \(metrics.text.prefix(2000))")
 
         // Shut down cleanly; the directory verifies and holds exactly what was acknowledged.
         server.stop()
         let verify = Process()
         verify.executableURL = ServeProcess.walletURL
-        verify.arguments = ["verify", "--data", server.data]
-        verify.standardOutput = FileHandle.nullDevice
+        verify.arguments = ["verify", "--data", server.data, "--json"]
+        let verifyOutput = Pipe()
+        verify.standardOutput = verifyOutput
         try verify.run()
+        let verified = verifyOutput.fileHandleForReading.readDataToEndOfFile()
         verify.waitUntilExit()
-        XCTAssertEqual(verify.terminationStatus, 0)
+        XCTAssertEqual(verify.terminationStatus, 0, String(decoding: verified, as: UTF8.self))
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: verified) as? [String: Any])
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(report["snapshots_checked"] as? Int), 1, "the serve compactor wrote a snapshot that verifies")
     }
 
     func testBadInputGetsAProblemAndTheServerKeepsServing() throws {
