@@ -1,4 +1,5 @@
-// `wallet serve`: one local node behind the REST API.
+// The HTTP server: over one local node (`wallet serve`) or inside a replica (`wallet start --http`).
+import Cluster
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -6,54 +7,82 @@ import LedgerCore
 import Replica
 import Storage
 
-/// Serves a data directory over HTTP until SIGTERM or SIGINT: the node's writer thread takes
-/// the writes, the read model answers the reads, and Hummingbird (on SwiftNIO) the connections.
+/// Serves the REST API until a shutdown signal: Hummingbird (on SwiftNIO) takes the connections,
+/// the read model answers reads, and writes go to the backend: the node's writer thread, or the
+/// Raft cluster through this replica.
 public final class HTTPServer: @unchecked Sendable {
-    public let node: LocalNode
     let readModel: ReadModel
-    let events = EventHub()
-    let writer: LedgerWriter
+    let events: EventHub
+    let backend: any LedgerBackend
+    /// The local node's writer (nil inside a replica).
+    let writer: LedgerWriter?
+    let node: LocalNode?
+    let dataPath: String
     let host: String
     let port: Int
     let keys: APIKeys
     let limits: HTTPLimits
-
     let metrics: LedgerMetrics
 
-    /// `snapshotIntervalTransfers`: the compactor's schedule (0: never).
+    /// Over a local node; `snapshotIntervalTransfers`: the compactor's schedule (0: never).
     public init(node: LocalNode, host: String, port: Int, keys: APIKeys, metrics: LedgerMetrics, limits: HTTPLimits = HTTPLimits(),
                 snapshotIntervalTransfers: Int = 10_000_000, clock: WallClock = SystemClock()) {
         self.node = node
         self.metrics = metrics
-        metrics.appliedOp.set(to: Double(node.log.lastOp))
-        metrics.commitOp.set(to: Double(node.log.lastOp))
         self.host = host
         self.port = port
         self.keys = keys
         self.limits = limits
+        dataPath = node.directory.path
+        metrics.appliedOp.set(to: Double(node.log.lastOp))
+        metrics.commitOp.set(to: Double(node.log.lastOp))
         readModel = ReadModel(ledger: node.ledger, op: node.log.lastOp)
-        writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock)
+        events = EventHub()
+        let writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock)
         writer.snapshotIntervalTransfers = snapshotIntervalTransfers
+        self.writer = writer
+        backend = writer
+    }
+
+    /// Inside a replica: call before the replica's `run()` (it reads the state and becomes the
+    /// replica's observer). Writes go to the cluster through `addresses`, at most `clientsMax` at once.
+    public init(replica: ReplicaServer, dataPath: String, addresses: [PeerAddress], host: String, port: Int, keys: APIKeys,
+                metrics: LedgerMetrics, limits: HTTPLimits = HTTPLimits(), clientsMax: Int = 64) {
+        node = nil
+        writer = nil
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self.keys = keys
+        self.limits = limits
+        self.dataPath = dataPath
+        readModel = replica.withState { ledger, op in ReadModel(ledger: ledger, op: op) }
+        metrics.appliedOp.set(to: Double(readModel.op))
+        events = EventHub()
+        let backend = ReplicaBackend(server: replica, readModel: readModel, events: events, metrics: metrics, addresses: addresses,
+                                     requestTimeoutMs: limits.requestTimeoutMs, clientsMax: clientsMax)
+        replica.observer = backend
+        self.backend = backend
     }
 
     /// Runs until a shutdown signal; `onListening` gets the bound port (0 asks the kernel for one).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        writer.start()
-        let api = WalletAPI(writer: writer, readModel: readModel, past: PastReads(dataPath: node.directory.path), events: events,
-                            metrics: metrics, dataPath: node.directory.path, keys: keys, limits: limits)
+        writer?.start()
+        let api = WalletAPI(writer: backend, readModel: readModel, past: PastReads(dataPath: dataPath), events: events,
+                            metrics: metrics, dataPath: dataPath, keys: keys, limits: limits)
         let app = Application(
             router: api.router(),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "wallet",
                                  availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionsMax)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
-        defer { writer.stop() }
+        defer { writer?.stop() }
         try await app.runService()
     }
 
-    /// After `run` returns: records the live digest, so `verify` can prove the state.
+    /// After `run` returns: a local node records its live digest, so `verify` can prove the state.
     public func finish() throws {
-        writer.stop()
-        try node.recordCheckpoint()
+        writer?.stop()
+        try node?.recordCheckpoint()
     }
 }

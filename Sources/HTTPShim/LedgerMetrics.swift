@@ -16,7 +16,8 @@ public final class LedgerMetrics: @unchecked Sendable {
     let appliedOp: Gauge
     let commitOp: Gauge
     let snapshotAge: Gauge
-    let role: Gauge
+    /// One gauge per role, 1 for the current one.
+    let roles: [String: Gauge]
     let digestMismatches: Gauge
     let eventSubscribers: Gauge
 
@@ -34,11 +35,19 @@ public final class LedgerMetrics: @unchecked Sendable {
         appliedOp = registry.makeGauge(name: "wallet_applied_op", help: "The last op applied (and visible to reads).")
         commitOp = registry.makeGauge(name: "wallet_commit_op", help: "The last op known durable (committed; a single node commits what it syncs).")
         snapshotAge = registry.makeGauge(name: "wallet_snapshot_age_seconds", help: "Seconds since the newest snapshot file was written (-1: none).")
-        role = registry.makeGauge(name: "wallet_replica_role", labels: [("role", "leader")], help: "1 for the role this process has (a single node leads).")
+        roles = Dictionary(uniqueKeysWithValues: ["leader", "follower", "candidate", "pre_candidate"].map {
+            ($0, registry.makeGauge(name: "wallet_replica_role", labels: [("role", $0)], help: "1 for the role this replica has now (a single node leads)."))
+        })
         digestMismatches = registry.makeGauge(name: "wallet_digest_mismatches", help: "State digests that differed from a peer's at the same op (non-determinism).")
         eventSubscribers = registry.makeGauge(name: "wallet_event_subscribers", help: "Open server-sent event streams.")
-        role.set(to: 1)
         digestMismatches.set(to: 0)
+    }
+
+    /// Raft's view, read at scrape time.
+    func setConsensus(role: String, commitOp committed: UInt64, digestMismatches mismatches: Int) {
+        for (name, gauge) in roles { gauge.set(to: name == role ? 1 : 0) }
+        commitOp.set(to: Double(committed))
+        digestMismatches.set(to: Double(mismatches))
     }
 
     /// After a batch of `records` records at `op` (`ok` of them applied with result ok).
@@ -48,7 +57,6 @@ public final class LedgerMetrics: @unchecked Sendable {
         if refusedCount > 0 { refused.increment(by: Int64(refusedCount)) }
         batchLatency.recordNanoseconds(Int64(elapsedNs))
         appliedOp.set(to: Double(op))
-        commitOp.set(to: Double(op))
     }
 
     /// The Prometheus text, with the scrape-time gauges brought up to date.

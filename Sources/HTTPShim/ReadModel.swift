@@ -39,6 +39,20 @@ public final class ReadModel: @unchecked Sendable {
         return appliedOp
     }
 
+    /// The whole state was replaced (a replica installed its leader's snapshot at `op`).
+    func replaceAll(ledger: Ledger, op: UInt64) {
+        var all: [UInt128: Account] = [:]
+        all.reserveCapacity(ledger.accountsCount)
+        for index in 0..<ledger.accountsCount {
+            let account = ledger.account(atIndex: index)
+            all[account.id] = account
+        }
+        pthread_rwlock_wrlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        accounts = all
+        appliedOp = op
+    }
+
     /// The writer, after batch `op` is durable and applied: the accounts it changed, as they now are.
     func publish(_ changed: [Account], op: UInt64) {
         pthread_rwlock_wrlock(&lock)

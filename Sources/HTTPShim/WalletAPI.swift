@@ -73,7 +73,7 @@ public struct APIKeyFileError: Error, CustomStringConvertible {
 
 /// Builds the router over a writer and its read model.
 public struct WalletAPI: Sendable {
-    let writer: LedgerWriter
+    let writer: any LedgerBackend
     let readModel: ReadModel
     let past: PastReads
     let events: EventHub
@@ -98,8 +98,10 @@ public struct WalletAPI: Sendable {
         router.add(middleware: MetricsMiddleware())
         router.get("/healthz") { _, _ in json(.ok, ["status": "ok"]) }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount))))
+            let state = await writer.consensusState()
+            metrics.setConsensus(role: state.role, commitOp: state.commitOp, digestMismatches: state.digestMismatches)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount))))
         }
         router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
         router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
@@ -193,7 +195,21 @@ public struct WalletAPI: Sendable {
         let text = try context.parameters.require("id")
         guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
         let query = request.uri.queryParameters
-        for (key, _) in query where key != "at_op" && key != "at_time" { throw Problem.invalidField(String(key), "unknown query parameter") }
+        for (key, _) in query where !["at_op", "at_time", "consistency"].contains(String(key)) { throw Problem.invalidField(String(key), "unknown query parameter") }
+        if let consistency = query.get("consistency") {
+            guard consistency == "linearizable" || consistency == "applied" else {
+                throw Problem.invalidField("consistency", "'\(consistency.prefix(40))' is neither 'applied' (the default: this replica's read model) nor 'linearizable' (the leader's read index)")
+            }
+            if consistency == "linearizable" {
+                guard query.get("at_op") == nil && query.get("at_time") == nil else { throw Problem.invalidField("consistency", "the past needs no consistency") }
+                let (found, op) = try await writer.linearizableAccount(id, timeoutMs: limits.requestTimeoutMs)
+                guard let found else { throw Problem.notFound("account \(id) does not exist (as of op \(op))") }
+                var object = accountJSON(found)
+                object["op"] = op
+                object["consistency"] = "linearizable"
+                return json(.ok, object)
+            }
+        }
         if let atOpText = query.get("at_op") {
             guard query.get("at_time") == nil else { throw Problem.invalidField("at_op", "give at_op or at_time, not both") }
             guard let atOp = UInt64(atOpText) else { throw Problem.invalidField("at_op", "'\(atOpText.prefix(40))' is not an op number") }

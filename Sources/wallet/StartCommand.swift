@@ -4,6 +4,9 @@ import CSupport
 import Cluster
 import Dispatch
 import Foundation
+import HTTPShim
+import Metrics
+import Prometheus
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,6 +31,10 @@ struct StartCommand: ParsableCommand {
     @Flag(name: .customLong("prune-archives"),
           help: "Delete the archives the oldest retained snapshot covers (keep your archive elsewhere); a follower that needs them is sent a snapshot.")
     var pruneArchives = false
+    @Option(help: "Also serve the REST API on HOST:PORT (port 0: any free port, printed when listening): reads from this replica, writes through the cluster.")
+    var http: String?
+    @Option(help: "With --http: file of API keys, one per line: 'TOKEN' (may write) or 'TOKEN read'.") var apiKeys: String?
+    @Flag(help: "With --http: reads need a key too.") var readsRequireKey = false
     @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
     @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
 
@@ -64,6 +71,34 @@ struct StartCommand: ParsableCommand {
             }
             print("replica \(replica) of \(peers.count) listening on \(peers[replica]) (cluster \(server.clusterId))")
             fflush(stdout)
+            if let http {
+                let address = http.hasSuffix(":0") ? PeerAddress(host: try PeerAddress.parse(String(http.dropLast(2)) + ":1").host, port: 0)
+                    : try PeerAddress.parse(http)
+                var keys = APIKeys.open
+                if let apiKeys {
+                    guard let text = try? String(contentsOfFile: apiKeys, encoding: .utf8) else { throw UserError("cannot read the API key file \(apiKeys)") }
+                    keys = try APIKeys.parse(text, readsRequireKey: readsRequireKey)
+                } else if readsRequireKey {
+                    throw UserError("--reads-require-key needs --api-keys FILE")
+                }
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                let api = HTTPServer(replica: server, dataPath: data, addresses: peers, host: address.host, port: address.port, keys: keys,
+                                     metrics: LedgerMetrics(registry: registry))
+                let replicaIndex = replica
+                Task {
+                    do {
+                        try await api.run { port in
+                            print("replica \(replicaIndex): REST API on http://\(address.host):\(port)")
+                            fflush(stdout)
+                        }
+                    } catch {
+                        FileHandle.standardError.write(Data("replica \(replicaIndex): the REST API stopped: \(error)\n".utf8))
+                    }
+                }
+            } else if apiKeys != nil || readsRequireKey {
+                throw UserError("--api-keys and --reads-require-key go with --http")
+            }
             try server.run()
             print("replica \(replica) stopped")
             _ = sources

@@ -82,6 +82,13 @@ final class ServeProcess {
 
     /// One request with URLSession, waited for (at most 10 s).
     func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> HTTPAnswer {
+        try httpRequest(baseURL: baseURL, method, path, body: body, headers: headers)
+    }
+}
+
+/// One request with URLSession to `baseURL` (`http://127.0.0.1:PORT`), waited for (at most 15 s).
+func httpRequest(baseURL: String, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> HTTPAnswer {
+    do {
         var request = URLRequest(url: URL(string: baseURL + path)!)
         request.httpMethod = method
         request.timeoutInterval = 10

@@ -29,6 +29,8 @@ enum InboxItem {
     case synced(generation: UInt64, PendingSync, Error?)
     /// A piece of the leader's snapshot file (follower).
     case snapshotChunk(SnapshotChunkMessage)
+    /// Work for the replica thread, with the state as it is between two items (a local read).
+    case run(@Sendable (Ledger, UInt64) -> Void)
     /// A received snapshot file was read back and checked in the background (or failed): the
     /// leader's install_snapshot message may now go to the core (follower).
     case snapshotLoaded(Message<LogEntryPayload>, ReceivedSnapshot?, Error?)

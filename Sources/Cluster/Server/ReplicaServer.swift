@@ -8,6 +8,15 @@ import NIOCore
 import Replica
 import Storage
 
+/// Told, on the replica thread, what the state machine did: for a read side (the HTTP shim's read
+/// model and event streams) that must see exactly the applied batches, in order.
+public protocol AppliedBatchObserver: AnyObject, Sendable {
+    /// Batch `op` was applied; `ledger` is the state right after it (valid during the call only).
+    func applied(_ batch: BatchView, ledger: Ledger, op: UInt64)
+    /// The whole state was replaced (a snapshot installed from the leader) by `ledger` at `op`.
+    func replaced(ledger: Ledger, op: UInt64)
+}
+
 /// Runs one replica until `stop()`.
 ///
 /// All state lives on the replica thread: it drains the inbox (Raft messages and client
@@ -63,6 +72,8 @@ public final class ReplicaServer: @unchecked Sendable {
     private let snapshotReceiver: SnapshotReceiver
     private var receivedSnapshot: ReceivedSnapshot?
     private var raftCompactionDue = false
+    /// Set before `run()`: hears every applied batch on the replica thread.
+    public var observer: AppliedBatchObserver?
     /// The op of the received snapshot being read back in the background, if any.
     private var loadingSnapshotOp: UInt64?
 
@@ -197,6 +208,21 @@ public final class ReplicaServer: @unchecked Sendable {
 
     public func stop() { inbox.close() }
 
+    /// Role, term and commit op: for a caller on the replica thread (`onReplicaThread`) only.
+    public var consensusState: (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int) {
+        (raft.role.rawValue, raft.term, raft.commitIndex, digestComparison.mismatchCount)
+    }
+
+    /// The state and its op, for a caller on the replica thread or before `run()` (nothing else
+    /// may touch the ledger).
+    public func withState<T>(_ body: (Ledger, UInt64) -> T) -> T { body(ledger, appliedOp) }
+
+    /// Runs `body` on the replica thread, between two inbox items, with the state as it is then:
+    /// a read of the local ledger (bounded staleness on a follower).
+    public func onReplicaThread(_ body: @escaping @Sendable (Ledger, UInt64) -> Void) {
+        inbox.push(.run(body))
+    }
+
     // MARK: Inputs
 
     private func handle(_ item: InboxItem) throws {
@@ -207,6 +233,8 @@ public final class ReplicaServer: @unchecked Sendable {
                 return
             }
             raft.step(message)
+        case .run(let body):
+            body(ledger, appliedOp)
         case .snapshotChunk(let chunk):
             // A transfer of a snapshot this replica already has, or is reading back right now (the
             // leader resends while a large file is checked): not written again.
@@ -350,6 +378,7 @@ public final class ReplicaServer: @unchecked Sendable {
         ledger = received.ledger
         appliedOp = snapshot.index
         digestCache = nil
+        observer?.replaced(ledger: ledger, op: snapshot.index)
         if let compactor {
             let (clusterId, spareTransfers) = (self.clusterId, options.transfersCapacity)
             compactor.restart(load: {
@@ -664,6 +693,7 @@ public final class ReplicaServer: @unchecked Sendable {
         ledger.apply(batch, results: results)
         appliedOp = index
         compactor?.follow(batch)
+        observer?.applied(batch, ledger: ledger, op: index)
         guard let waiters = waitingReplies.removeValue(forKey: index) else { return }
         for waiter in waiters {
             let slice = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(results)[waiter.first..<(waiter.first + waiter.count)])

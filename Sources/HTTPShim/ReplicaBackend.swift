@@ -1,0 +1,150 @@
+// The API inside a replica process: reads from this replica's read model, writes through Raft.
+import Cluster
+import Foundation
+import LedgerCore
+
+/// A pool of blocking cluster clients (one request each at a time), used from async handlers.
+final class ClientPool: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var idle: [ClusterClient]
+
+    init(addresses: [PeerAddress], clusterId: UInt128, size: Int, requestTimeoutMs: Int) {
+        var policy = RetryPolicy()
+        policy.deadlineMs = requestTimeoutMs
+        policy.requestTimeoutMs = min(policy.requestTimeoutMs, requestTimeoutMs)
+        idle = (0..<size).map { _ in ClusterClient(addresses: addresses, clusterId: clusterId, policy: policy) }
+    }
+
+    deinit { for client in idle { client.close() } }
+
+    /// Runs `body` with a client on a thread that may block.
+    func run<T: Sendable>(_ body: @escaping @Sendable (ClusterClient) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { [self] in
+                condition.lock()
+                while idle.isEmpty { condition.wait() }
+                let client = idle.removeLast()
+                condition.unlock()
+                let result = Result { try body(client) }
+                condition.lock()
+                idle.append(client)
+                condition.signal()
+                condition.unlock()
+                continuation.resume(with: result)
+            }
+        }
+    }
+}
+
+/// Feeds the read model and the event streams from the replica thread (every applied batch, in
+/// order: followers apply what the leader committed), and sends writes through the cluster
+/// protocol, so any replica takes them and the leader groups them into batches.
+final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Sendable {
+    let server: ReplicaServer
+    let readModel: ReadModel
+    let events: EventHub
+    let metrics: LedgerMetrics
+    let pool: ClientPool
+
+    init(server: ReplicaServer, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, addresses: [PeerAddress],
+         requestTimeoutMs: Int, clientsMax: Int) {
+        self.server = server
+        self.readModel = readModel
+        self.events = events
+        self.metrics = metrics
+        pool = ClientPool(addresses: addresses, clusterId: server.clusterId, size: clientsMax, requestTimeoutMs: requestTimeoutMs)
+    }
+
+    // MARK: AppliedBatchObserver (replica thread)
+
+    func applied(_ batch: BatchView, ledger: Ledger, op: UInt64) {
+        var changed: [UInt128: Account] = [:]
+        func touch(_ id: UInt128) {
+            if changed[id] == nil, let account = ledger.account(id: id) { changed[id] = account }
+        }
+        switch batch.recordKind {
+        case .transfers:
+            for transfer in batch.transfers {
+                touch(transfer.debitAccountId)
+                touch(transfer.creditAccountId)
+                if transfer.pendingId != 0, let pending = ledger.transfer(id: transfer.pendingId)?.transfer {
+                    touch(pending.debitAccountId)
+                    touch(pending.creditAccountId)
+                }
+            }
+        case .accounts:
+            for account in batch.accounts { touch(account.id) }
+        case .noop:
+            break
+        }
+        let accounts = Array(changed.values)
+        readModel.publish(accounts, op: op)
+        events.publish(accounts, op: op)
+        metrics.appliedOp.set(to: Double(op))
+    }
+
+    func replaced(ledger: Ledger, op: UInt64) {
+        readModel.replaceAll(ledger: ledger, op: op)
+        metrics.appliedOp.set(to: Double(op))
+    }
+
+    // MARK: LedgerBackend
+
+    func submit(_ work: LedgerWriter.Work, timeoutMs: Int) async throws -> WriteOutcome {
+        let deadline = Date(timeIntervalSinceNow: Double(timeoutMs) / 1000)
+        switch work {
+        case .transfer(let transfer):
+            let outcome = try await submitRecords(kind: .transfers, record: transfer)
+            let stored = try await local(until: outcome.op, deadline: deadline) { ledger in ledger.transfer(id: transfer.id) }
+            return WriteOutcome(result: outcome.results[0], op: outcome.op, stored: stored, account: nil)
+        case .account(let account):
+            let outcome = try await submitRecords(kind: .accounts, record: account)
+            let created = try await local(until: outcome.op, deadline: deadline) { ledger in ledger.account(id: account.id) }
+            return WriteOutcome(result: outcome.results[0], op: outcome.op, stored: nil, account: created)
+        case .lookupTransfer(let id):
+            let op = readModel.op
+            let stored = try await local(until: op, deadline: deadline) { ledger in ledger.transfer(id: id) }
+            return WriteOutcome(result: 0, op: op, stored: stored, account: nil)
+        case .installArchives:
+            preconditionFailure("a replica's compactor archives by itself")
+        }
+    }
+
+    private func submitRecords<Record>(kind: RecordKind, record: Record) async throws -> SubmitOutcome {
+        var copy = record
+        let bytes = withUnsafeBytes(of: &copy) { Array($0) }
+        do {
+            return try await pool.run { client in try bytes.withUnsafeBytes { try client.submit(kind: kind, records: $0) } }
+        } catch {
+            throw Problem.unavailable("the cluster did not take the write: \(error) (retry with the same id)")
+        }
+    }
+
+    /// Reads this replica's ledger on its thread once it has applied `op` (a follower applies a
+    /// committed batch a moment after the leader answered).
+    private func local<T: Sendable>(until op: UInt64, deadline: Date, _ read: @escaping @Sendable (Ledger) -> T) async throws -> T {
+        while readModel.op < op {
+            guard Date() < deadline else { throw Problem.timeout(Int(deadline.timeIntervalSinceNow * 1000)) }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        return await withCheckedContinuation { continuation in
+            server.onReplicaThread { ledger, _ in continuation.resume(returning: read(ledger)) }
+        }
+    }
+
+    func linearizableAccount(_ id: UInt128, timeoutMs: Int) async throws -> (account: Account?, op: UInt64) {
+        do {
+            let answer = try await pool.run { client in try client.lookupAccounts([id]) }
+            return (answer.accounts.first ?? nil, answer.op)
+        } catch {
+            throw Problem.unavailable("no leader answered the read: \(error)")
+        }
+    }
+
+    func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int) {
+        await withCheckedContinuation { continuation in
+            let server = self.server
+            server.onReplicaThread { _, _ in continuation.resume(returning: server.consensusState) }
+        }
+    }
+}
