@@ -5,7 +5,9 @@
 #   1. GET /healthz                      (baseline: the HTTP stack with no ledger work)
 #   2. GET /v1/wallet/accounts/{random}  (read model)
 #   3. POST /v1/wallet/balance_transfer  (random accounts, unique transaction ids: durable, applied)
-# Only the server this script starts is stopped, by PID.
+# REPLICAS=3 runs the same against a 3-replica cluster, each replica serving the API (`wallet start
+# --http`): reads from a follower, writes to the leader. Only processes this script starts are
+# stopped, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,15 +26,37 @@ command -v wrk >/dev/null 2>&1 || {
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 }
 
+REPLICAS=${REPLICAS:-1}
 rm -rf "$DATA"
 mkdir -p "$DATA"
 "$WALLET" gen --accounts "$ACCOUNTS" --transfers "$ACCOUNTS" --transfers-per-file "$ACCOUNTS" --seed 3 --out "$DATA/gen" >/dev/null
-"$WALLET" format --data "$DATA/node" >/dev/null
-"$WALLET" ingest --data "$DATA/node" "$DATA/gen/accounts.wbatch" "$DATA/gen/transfers-000001.wbatch" >/dev/null 2>&1
-"$WALLET" serve --data "$DATA/node" --http "127.0.0.1:$PORT" --in-flight-requests-max 65536 --connections-max 4096 >"$DATA/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+pids=()
+trap 'for pid in "${pids[@]}"; do kill $pid 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+if [[ "$REPLICAS" == "1" ]]; then
+    "$WALLET" format --data "$DATA/node" >/dev/null
+    "$WALLET" ingest --data "$DATA/node" "$DATA/gen/accounts.wbatch" "$DATA/gen/transfers-000001.wbatch" >/dev/null 2>&1
+    "$WALLET" serve --data "$DATA/node" --http "127.0.0.1:$PORT" --in-flight-requests-max 65536 --connections-max 4096 >"$DATA/serve.log" 2>&1 &
+    pids+=($!)
+    READ_PORT=$PORT
+    WRITE_PORT=$PORT
+else
+    # A cluster: each replica serves the API; reads go to a follower, writes to the leader's API.
+    addresses=""
+    for ((i = 0; i < REPLICAS; i++)); do addresses+="${addresses:+,}127.0.0.1:$((PORT + 100 + i))"; done
+    for ((i = 0; i < REPLICAS; i++)); do
+        "$WALLET" format --data "$DATA/replica-$i" --cluster 5 --replica "$i" --replica-count "$REPLICAS" --segment-size-mib 64 >/dev/null
+        "$WALLET" start --data "$DATA/replica-$i" --replica "$i" --addresses "$addresses" --http "127.0.0.1:$((PORT + i))" \
+            --snapshot-interval-transfers 0 >"$DATA/replica-$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for _ in $(seq 1 100); do "$WALLET" status --addresses "$addresses" --cluster 5 2>/dev/null | grep -q leader && break; sleep 0.1; done
+    "$WALLET" ingest --addresses "$addresses" --cluster 5 "$DATA/gen/accounts.wbatch" "$DATA/gen/transfers-000001.wbatch" >/dev/null 2>&1
+    leader=$("$WALLET" status --addresses "$addresses" --cluster 5 --json | python3 -c 'import json,sys; print(next(r["replica"] for r in json.load(sys.stdin)["replicas"] if r.get("role") == "leader"))')
+    WRITE_PORT=$((PORT + leader))
+    READ_PORT=$((PORT + (leader + 1) % REPLICAS))
+    echo "cluster of $REPLICAS: leader $leader; reads from replica $(((leader + 1) % REPLICAS)), writes to the leader's API"
+fi
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$READ_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 cat >"$DATA/get.lua" <<LUA
 math.randomseed(os.time())
@@ -75,13 +99,15 @@ run() {
     shift
     wrk "$@" | grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|errors|requests in"
 }
-run "GET /healthz (baseline: HTTP only)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/healthz"
-run "GET /v1/wallet/accounts/{id} (read model, $ACCOUNTS accounts)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/get.lua" "http://127.0.0.1:$PORT"
-op_before=$(curl -s "http://127.0.0.1:$PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
-run "POST /v1/wallet/balance_transfer ($WRITE_CONNECTIONS connections, durable)" -t"$THREADS" -c"$WRITE_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/post.lua" "http://127.0.0.1:$PORT"
-op_after=$(curl -s "http://127.0.0.1:$PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
+run "GET /healthz (baseline: HTTP only)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$READ_PORT/healthz"
+run "GET /v1/wallet/accounts/{id} (read model, $ACCOUNTS accounts)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/get.lua" "http://127.0.0.1:$READ_PORT"
+op_before=$(curl -s "http://127.0.0.1:$WRITE_PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
+run "POST /v1/wallet/balance_transfer ($WRITE_CONNECTIONS connections, durable)" -t"$THREADS" -c"$WRITE_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/post.lua" "http://127.0.0.1:$WRITE_PORT"
+sleep 0.5
+op_after=$(curl -s "http://127.0.0.1:$WRITE_PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
 echo "  batches written during the POST run: $((op_after - op_before))"
-kill $server; wait $server 2>/dev/null || true
+for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait 2>/dev/null || true
 trap - EXIT
-"$WALLET" verify --data "$DATA/node" | tail -1
+if [[ "$REPLICAS" == "1" ]]; then "$WALLET" verify --data "$DATA/node" | tail -1; fi
 rm -rf "$DATA"

@@ -17,6 +17,21 @@ final class ClientPool: @unchecked Sendable {
 
     deinit { for client in idle { client.close() } }
 
+    /// Runs `body` with a client on this thread (which may block).
+    func withClient<T>(_ body: (ClusterClient) throws -> T) rethrows -> T {
+        condition.lock()
+        while idle.isEmpty { condition.wait() }
+        let client = idle.removeLast()
+        condition.unlock()
+        defer {
+            condition.lock()
+            idle.append(client)
+            condition.signal()
+            condition.unlock()
+        }
+        return try body(client)
+    }
+
     /// Runs `body` with a client on a thread that may block.
     func run<T: Sendable>(_ body: @escaping @Sendable (ClusterClient) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
@@ -36,6 +51,66 @@ final class ClientPool: @unchecked Sendable {
     }
 }
 
+/// Groups concurrent writes into one cluster request (up to `batch_records_max` records of one
+/// kind), so the leader's batches carry many records per request, as `wallet serve`'s writer
+/// groups them per fsync. At most `requestsInFlightMax` requests are out at once; whatever queues
+/// meanwhile goes into the next one.
+final class SubmitBatcher: @unchecked Sendable {
+    /// Cluster requests out at once (each a batch of records).
+    static let requestsInFlightMax = 4
+
+    private struct Item {
+        let kind: RecordKind
+        let bytes: [UInt8]
+        let continuation: CheckedContinuation<(result: UInt8, op: UInt64), Error>
+    }
+
+    private let pool: ClientPool
+    private let lock = NSLock()
+    private var queue: [Item] = []
+    private var inFlight = 0
+
+    init(pool: ClientPool) { self.pool = pool }
+
+    func submit(kind: RecordKind, record bytes: [UInt8]) async throws -> (result: UInt8, op: UInt64) {
+        try await withCheckedThrowingContinuation { continuation in
+            lock.lock()
+            queue.append(Item(kind: kind, bytes: bytes, continuation: continuation))
+            lock.unlock()
+            pump()
+        }
+    }
+
+    private func pump() {
+        lock.lock()
+        var runs: [[Item]] = []
+        while inFlight < SubmitBatcher.requestsInFlightMax, let first = queue.first {
+            let count = min(Limits.batchRecordsMax, queue.prefix { $0.kind == first.kind }.count)
+            runs.append(Array(queue.prefix(count)))
+            queue.removeFirst(count)
+            inFlight += 1
+        }
+        lock.unlock()
+        for run in runs { DispatchQueue.global().async { [self] in send(run) } }
+    }
+
+    private func send(_ run: [Item]) {
+        var records: [UInt8] = []
+        records.reserveCapacity(run.count * Limits.recordSizeBytes)
+        for item in run { records += item.bytes }
+        do {
+            let outcome = try pool.withClient { client in try records.withUnsafeBytes { try client.submit(kind: run[0].kind, records: $0) } }
+            for (index, item) in run.enumerated() { item.continuation.resume(returning: (outcome.results[index], outcome.op)) }
+        } catch {
+            for item in run { item.continuation.resume(throwing: Problem.unavailable("the cluster did not take the write: \(error) (retry with the same id)")) }
+        }
+        lock.lock()
+        inFlight -= 1
+        lock.unlock()
+        pump()
+    }
+}
+
 /// Feeds the read model and the event streams from the replica thread (every applied batch, in
 /// order: followers apply what the leader committed), and sends writes through the cluster
 /// protocol, so any replica takes them and the leader groups them into batches.
@@ -45,6 +120,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
     let events: EventHub
     let metrics: LedgerMetrics
     let pool: ClientPool
+    let batcher: SubmitBatcher
 
     init(server: ReplicaServer, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, addresses: [PeerAddress],
          requestTimeoutMs: Int, clientsMax: Int) {
@@ -53,6 +129,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         self.events = events
         self.metrics = metrics
         pool = ClientPool(addresses: addresses, clusterId: server.clusterId, size: clientsMax, requestTimeoutMs: requestTimeoutMs)
+        batcher = SubmitBatcher(pool: pool)
     }
 
     // MARK: AppliedBatchObserver (replica thread)
@@ -94,13 +171,13 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         let deadline = Date(timeIntervalSinceNow: Double(timeoutMs) / 1000)
         switch work {
         case .transfer(let transfer):
-            let outcome = try await submitRecords(kind: .transfers, record: transfer)
+            let outcome = try await batcher.submit(kind: .transfers, record: bytes(of: transfer))
             let stored = try await local(until: outcome.op, deadline: deadline) { ledger in ledger.transfer(id: transfer.id) }
-            return WriteOutcome(result: outcome.results[0], op: outcome.op, stored: stored, account: nil)
+            return WriteOutcome(result: outcome.result, op: outcome.op, stored: stored, account: nil)
         case .account(let account):
-            let outcome = try await submitRecords(kind: .accounts, record: account)
+            let outcome = try await batcher.submit(kind: .accounts, record: bytes(of: account))
             let created = try await local(until: outcome.op, deadline: deadline) { ledger in ledger.account(id: account.id) }
-            return WriteOutcome(result: outcome.results[0], op: outcome.op, stored: nil, account: created)
+            return WriteOutcome(result: outcome.result, op: outcome.op, stored: nil, account: created)
         case .lookupTransfer(let id):
             let op = readModel.op
             let stored = try await local(until: op, deadline: deadline) { ledger in ledger.transfer(id: id) }
@@ -110,14 +187,10 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         }
     }
 
-    private func submitRecords<Record>(kind: RecordKind, record: Record) async throws -> SubmitOutcome {
+    private func bytes<Record>(of record: Record) -> [UInt8] {
+        precondition(MemoryLayout<Record>.size == Limits.recordSizeBytes)
         var copy = record
-        let bytes = withUnsafeBytes(of: &copy) { Array($0) }
-        do {
-            return try await pool.run { client in try bytes.withUnsafeBytes { try client.submit(kind: kind, records: $0) } }
-        } catch {
-            throw Problem.unavailable("the cluster did not take the write: \(error) (retry with the same id)")
-        }
+        return withUnsafeBytes(of: &copy) { Array($0) }
     }
 
     /// Reads this replica's ledger on its thread once it has applied `op` (a follower applies a

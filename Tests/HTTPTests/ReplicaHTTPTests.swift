@@ -81,6 +81,16 @@ final class ReplicaHTTPTests: XCTestCase {
         let events = stream.waitForEvents(2)
         XCTAssertEqual(events.count, 2)
         XCTAssertEqual(EventStreamReader.data(events.last?.block ?? "")["balance"] as? String, "8.00")
+
+        // Many clients at once through a follower: grouped into a few cluster requests, all answered.
+        let statuses = StatusList()
+        DispatchQueue.concurrentPerform(iterations: 64) { index in
+            let answer = try? httpRequest(baseURL: urls[follower], "POST", "/v1/wallet/balance_transfer",
+                                          body: #"{"from_account":"1","to_account":"2","amount":"0.01","currency":"EUR","transaction_id":"\#(5000 + index)"}"#)
+            statuses.append(answer?.status ?? 0)
+        }
+        XCTAssertEqual(statuses.all.filter { $0 == 201 }.count, 64, "\(statuses.all)")
+        XCTAssertEqual(try httpRequest(baseURL: urls[follower], "GET", "/v1/wallet/accounts/2").json["balance"] as? String, "8.64")
         XCTAssertEqual(Set(try cluster.waitUntilConvergedDigests()).count, 1)
     }
 }
