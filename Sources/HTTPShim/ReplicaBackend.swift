@@ -172,15 +172,15 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         switch work {
         case .transfer(let transfer):
             let outcome = try await batcher.submit(kind: .transfers, record: bytes(of: transfer))
-            let stored = try await local(until: outcome.op, deadline: deadline) { ledger in ledger.transfer(id: transfer.id) }
+            let stored = try await local(until: outcome.op, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.transfer(id: transfer.id) }
             return WriteOutcome(result: outcome.result, op: outcome.op, stored: stored, account: nil)
         case .account(let account):
             let outcome = try await batcher.submit(kind: .accounts, record: bytes(of: account))
-            let created = try await local(until: outcome.op, deadline: deadline) { ledger in ledger.account(id: account.id) }
+            let created = try await local(until: outcome.op, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.account(id: account.id) }
             return WriteOutcome(result: outcome.result, op: outcome.op, stored: nil, account: created)
         case .lookupTransfer(let id):
             let op = readModel.op
-            let stored = try await local(until: op, deadline: deadline) { ledger in ledger.transfer(id: id) }
+            let stored = try await local(until: op, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.transfer(id: id) }
             return WriteOutcome(result: 0, op: op, stored: stored, account: nil)
         case .installArchives:
             preconditionFailure("a replica's compactor archives by itself")
@@ -195,9 +195,9 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
 
     /// Reads this replica's ledger on its thread once it has applied `op` (a follower applies a
     /// committed batch a moment after the leader answered).
-    private func local<T: Sendable>(until op: UInt64, deadline: Date, _ read: @escaping @Sendable (Ledger) -> T) async throws -> T {
+    private func local<T: Sendable>(until op: UInt64, deadline: Date, timeoutMs: Int, _ read: @escaping @Sendable (Ledger) -> T) async throws -> T {
         while readModel.op < op {
-            guard Date() < deadline else { throw Problem.timeout(Int(deadline.timeIntervalSinceNow * 1000)) }
+            guard Date() < deadline else { throw Problem.timeout(timeoutMs) }
             try await Task.sleep(for: .milliseconds(1))
         }
         return await withCheckedContinuation { continuation in
