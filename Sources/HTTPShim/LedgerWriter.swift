@@ -211,25 +211,7 @@ public final class LedgerWriter: @unchecked Sendable {
         try log.sync()
         ledger.apply(stored, results: results)
         // Publish what changed before anyone hears back: a reply's op is always readable.
-        var changed: [UInt128: Account] = [:]
-        for waiting in batch {
-            switch waiting.work {
-            case .transfer(let transfer):
-                for id in [transfer.debitAccountId, transfer.creditAccountId] where changed[id] == nil {
-                    if let account = ledger.account(id: id) { changed[id] = account }
-                }
-                if transfer.pendingId != 0, let pending = ledger.transfer(id: transfer.pendingId)?.transfer {
-                    for id in [pending.debitAccountId, pending.creditAccountId] where changed[id] == nil {
-                        if let account = ledger.account(id: id) { changed[id] = account }
-                    }
-                }
-            case .account(let account):
-                if changed[account.id] == nil, let created = ledger.account(id: account.id) { changed[account.id] = created }
-            case .lookupTransfer, .installArchives:
-                break
-            }
-        }
-        let changedAccounts = Array(changed.values)
+        let changedAccounts = accountsChanged(by: stored, in: ledger)
         readModel.publish(changedAccounts, op: op)
         events.publish(changedAccounts, op: op)
         let okCount = (0..<batch.count).filter { results[$0] == 0 }.count

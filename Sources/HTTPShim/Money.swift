@@ -12,6 +12,13 @@ public enum Currency {
         "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3, "JOD": 3,
     ]
 
+    /// How a ledger number is shown: its code and its currency's exponent (0 for a ledger that is
+    /// not one of these currencies, such as a number given on the CLI).
+    public static func display(_ ledger: UInt32) -> (code: String, exponent: Int) {
+        let code = CurrencyCode.format(ledger)
+        return (code, exponents[code] ?? 0)
+    }
+
     /// The ledger number a currency's accounts live in (the code's letters packed, as the CLI does).
     public static func ledger(of code: String) -> UInt32? {
         guard exponents[code] != nil else { return nil }

@@ -15,32 +15,18 @@ final class PastReads: @unchecked Sendable {
     static let pageEntriesMax = 1000
 
     let dataPath: String
-    private let lock = NSLock()
-    private var running = 0
+    private let running = InFlightCounter()
 
     init(dataPath: String) { self.dataPath = dataPath }
 
-    private func enter() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        guard running < PastReads.historicalReadsMax else {
+    private func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard running.enter(limit: PastReads.historicalReadsMax) else {
             var problem = Problem(.serviceUnavailable, "too-many-historical-reads", "Too many historical reads",
                                   detail: "historical_reads_max (\(PastReads.historicalReadsMax)) are running: retry with back-off")
             problem.headers[.retryAfter] = "1"
             throw problem
         }
-        running += 1
-    }
-
-    private func leave() {
-        lock.lock()
-        running -= 1
-        lock.unlock()
-    }
-
-    private func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try enter()
-        defer { leave() }
+        defer { running.leave() }
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }

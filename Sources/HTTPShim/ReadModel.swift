@@ -13,18 +13,22 @@ public final class ReadModel: @unchecked Sendable {
 
     /// Every account of `ledger`, as of `op` (the ledger must be at `op` and not change meanwhile).
     init(ledger: Ledger, op: UInt64) {
+        accounts = ReadModel.allAccounts(of: ledger)
+        appliedOp = op
+        pthread_rwlock_init(&lock, nil)
+    }
+
+    deinit { pthread_rwlock_destroy(&lock) }
+
+    private static func allAccounts(of ledger: Ledger) -> [UInt128: Account] {
         var all: [UInt128: Account] = [:]
         all.reserveCapacity(ledger.accountsCount)
         for index in 0..<ledger.accountsCount {
             let account = ledger.account(atIndex: index)
             all[account.id] = account
         }
-        accounts = all
-        appliedOp = op
-        pthread_rwlock_init(&lock, nil)
+        return all
     }
-
-    deinit { pthread_rwlock_destroy(&lock) }
 
     /// The account as of the returned op (nil: no such account at that op).
     public func account(id: UInt128) -> (account: Account?, op: UInt64) {
@@ -41,12 +45,7 @@ public final class ReadModel: @unchecked Sendable {
 
     /// The whole state was replaced (a replica installed its leader's snapshot at `op`).
     func replaceAll(ledger: Ledger, op: UInt64) {
-        var all: [UInt128: Account] = [:]
-        all.reserveCapacity(ledger.accountsCount)
-        for index in 0..<ledger.accountsCount {
-            let account = ledger.account(atIndex: index)
-            all[account.id] = account
-        }
+        let all = ReadModel.allAccounts(of: ledger)
         pthread_rwlock_wrlock(&lock)
         defer { pthread_rwlock_unlock(&lock) }
         accounts = all
@@ -61,4 +60,30 @@ public final class ReadModel: @unchecked Sendable {
         for account in changed { accounts[account.id] = account }
         appliedOp = op
     }
+}
+
+/// The accounts `batch` may have changed (both sides of each transfer, and of the pending transfer
+/// a post or void resolves; each account created), as they are in `ledger` right after it: what
+/// the read model and the event streams are told after each applied batch.
+func accountsChanged(by batch: BatchView, in ledger: Ledger) -> [Account] {
+    var changed: [UInt128: Account] = [:]
+    func touch(_ id: UInt128) {
+        if changed[id] == nil, let account = ledger.account(id: id) { changed[id] = account }
+    }
+    switch batch.recordKind {
+    case .transfers:
+        for transfer in batch.transfers {
+            touch(transfer.debitAccountId)
+            touch(transfer.creditAccountId)
+            if transfer.pendingId != 0, let pending = ledger.transfer(id: transfer.pendingId)?.transfer {
+                touch(pending.debitAccountId)
+                touch(pending.creditAccountId)
+            }
+        }
+    case .accounts:
+        for account in batch.accounts { touch(account.id) }
+    case .noop:
+        break
+    }
+    return Array(changed.values)
 }

@@ -36,16 +36,7 @@ final class ClientPool: @unchecked Sendable {
     func run<T: Sendable>(_ body: @escaping @Sendable (ClusterClient) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { [self] in
-                condition.lock()
-                while idle.isEmpty { condition.wait() }
-                let client = idle.removeLast()
-                condition.unlock()
-                let result = Result { try body(client) }
-                condition.lock()
-                idle.append(client)
-                condition.signal()
-                condition.unlock()
-                continuation.resume(with: result)
+                continuation.resume(with: Result { try withClient(body) })
             }
         }
     }
@@ -135,26 +126,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
     // MARK: AppliedBatchObserver (replica thread)
 
     func applied(_ batch: BatchView, ledger: Ledger, op: UInt64) {
-        var changed: [UInt128: Account] = [:]
-        func touch(_ id: UInt128) {
-            if changed[id] == nil, let account = ledger.account(id: id) { changed[id] = account }
-        }
-        switch batch.recordKind {
-        case .transfers:
-            for transfer in batch.transfers {
-                touch(transfer.debitAccountId)
-                touch(transfer.creditAccountId)
-                if transfer.pendingId != 0, let pending = ledger.transfer(id: transfer.pendingId)?.transfer {
-                    touch(pending.debitAccountId)
-                    touch(pending.creditAccountId)
-                }
-            }
-        case .accounts:
-            for account in batch.accounts { touch(account.id) }
-        case .noop:
-            break
-        }
-        let accounts = Array(changed.values)
+        let accounts = accountsChanged(by: batch, in: ledger)
         readModel.publish(accounts, op: op)
         events.publish(accounts, op: op)
         metrics.appliedOp.set(to: Double(op))

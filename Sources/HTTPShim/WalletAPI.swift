@@ -1,6 +1,7 @@
 // The wallet's REST API: routes, request validation, and JSON answers.
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import LedgerCore
 import Replica
 
@@ -192,10 +193,9 @@ public struct WalletAPI: Sendable {
 
     private func account(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request, write: false)
-        let text = try context.parameters.require("id")
-        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let id = try accountIdParameter(context)
         let query = request.uri.queryParameters
-        for (key, _) in query where !["at_op", "at_time", "consistency"].contains(String(key)) { throw Problem.invalidField(String(key), "unknown query parameter") }
+        try onlyParameters(query, ["at_op", "at_time", "consistency"])
         if let consistency = query.get("consistency") {
             guard consistency == "linearizable" || consistency == "applied" else {
                 throw Problem.invalidField("consistency", "'\(consistency.prefix(40))' is neither 'applied' (the default: this replica's read model) nor 'linearizable' (the leader's read index)")
@@ -243,10 +243,9 @@ public struct WalletAPI: Sendable {
     /// An account's changes, paged by op: each with the transfer, the amount and the balances after it.
     private func accountTransfers(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request, write: false)
-        let text = try context.parameters.require("id")
-        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let id = try accountIdParameter(context)
         let query = request.uri.queryParameters
-        for (key, _) in query where !["from_op", "to_op", "limit"].contains(String(key)) { throw Problem.invalidField(String(key), "unknown query parameter") }
+        try onlyParameters(query, ["from_op", "to_op", "limit"])
         let appliedOp = readModel.op
         guard let account = readModel.account(id: id).account else { throw Problem.notFound("account \(id) does not exist (as of op \(appliedOp))") }
         func number(_ name: String, _ fallback: UInt64) throws -> UInt64 {
@@ -262,18 +261,8 @@ public struct WalletAPI: Sendable {
         }
         guard toOp <= appliedOp else { throw Problem.invalidField("to_op", "op \(toOp) is past the last applied op \(appliedOp)") }
         let page = try await past.transfers(id, fromOp: fromOp, toOp: toOp, limit: Int(limit))
-        let code = CurrencyCode.format(account.ledger)
-        let exponent = Currency.exponents[code] ?? 0
-        let entries: [[String: Any]] = page.entries.map { entry in
-            [
-                "op": entry.op, "record": entry.recordIndex, "timestamp_ns": entry.timestampNs, "transfer_id": String(entry.transferId),
-                "kind": entry.kind.rawValue, "side": entry.isDebit ? "debit" : "credit", "counterparty": String(entry.counterpartyId),
-                "amount": Amount.format(entry.amount, exponent: exponent),
-                "balance": Amount.formatDifference(entry.after.creditsPosted, minus: entry.after.debitsPosted, exponent: exponent),
-                "debits_pending": Amount.format(entry.after.debitsPending, exponent: exponent),
-                "credits_pending": Amount.format(entry.after.creditsPending, exponent: exponent),
-            ]
-        }
+        let (code, exponent) = Currency.display(account.ledger)
+        let entries = page.entries.map { historyEntryJSON($0, exponent: exponent) }
         var object: [String: Any] = ["account_id": String(id), "currency": code, "from_op": fromOp, "to_op": toOp, "entries": entries]
         object["next_from_op"] = page.nextFromOp.map { $0 as Any } ?? NSNull()
         return json(.ok, object)
@@ -285,10 +274,9 @@ public struct WalletAPI: Sendable {
     /// with `Last-Event-ID` (or `from_op`) misses nothing. Comments keep idle proxies open.
     private func accountEvents(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request, write: false)
-        let text = try context.parameters.require("id")
-        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        let id = try accountIdParameter(context)
         let query = request.uri.queryParameters
-        for (key, _) in query where key != "from_op" { throw Problem.invalidField(String(key), "unknown query parameter") }
+        try onlyParameters(query, ["from_op"])
         var fromOp: UInt64?
         let lastEventId = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
         if let given = query.get("from_op") ?? lastEventId.map({ String((UInt64($0) ?? 0) + 1) }) {
@@ -299,8 +287,7 @@ public struct WalletAPI: Sendable {
         let stream = events.subscribe(id)
         let (current, currentOp) = readModel.account(id: id)
         guard let current else { throw Problem.notFound("account \(id) does not exist (as of op \(currentOp))") }
-        let code = CurrencyCode.format(current.ledger)
-        let exponent = Currency.exponents[code] ?? 0
+        let exponent = Currency.display(current.ledger).exponent
         var history: [AccountHistoryEntry] = []
         if let fromOp, fromOp <= currentOp {
             var next: UInt64? = fromOp
@@ -314,12 +301,9 @@ public struct WalletAPI: Sendable {
         let replay = history
         let body = ResponseBody { writer in
             for entry in replay {
-                try await writer.write(serverSentEvent(id: entry.op, event: "change", [
-                    "account_id": String(id), "op": entry.op, "record": entry.recordIndex, "transfer_id": String(entry.transferId),
-                    "kind": entry.kind.rawValue, "side": entry.isDebit ? "debit" : "credit", "counterparty": String(entry.counterpartyId),
-                    "amount": Amount.format(entry.amount, exponent: exponent),
-                    "balance": Amount.formatDifference(entry.after.creditsPosted, minus: entry.after.debitsPosted, exponent: exponent),
-                ]))
+                var change = historyEntryJSON(entry, exponent: exponent)
+                change["account_id"] = String(id)
+                try await writer.write(serverSentEvent(id: entry.op, event: "change", change))
             }
             var state = accountJSON(current)
             state["op"] = currentOp
@@ -396,6 +380,18 @@ public struct WalletAPI: Sendable {
         return dictionary
     }
 
+    /// The `{id}` of the path, as an account id.
+    private func accountIdParameter(_ context: BasicRequestContext) throws -> UInt128 {
+        let text = try context.parameters.require("id")
+        guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
+        return id
+    }
+
+    /// Unknown query parameters are refused, as unknown body fields are.
+    private func onlyParameters(_ query: FlatDictionary<Substring, Substring>, _ allowed: Set<String>) throws {
+        for (key, _) in query where !allowed.contains(String(key)) { throw Problem.invalidField(String(key), "unknown query parameter") }
+    }
+
     private func string(_ body: [String: Any], _ name: String) throws -> String {
         guard let value = body[name] as? String else { throw Problem.invalidField(name, "must be a string") }
         return value
@@ -409,8 +405,7 @@ public struct WalletAPI: Sendable {
 }
 
 func accountJSON(_ account: Account) -> [String: Any] {
-    let code = CurrencyCode.format(account.ledger)
-    let exponent = Currency.exponents[code] ?? 0
+    let (code, exponent) = Currency.display(account.ledger)
     let (debitsTotal, overflow) = account.debitsPosted.addingReportingOverflow(account.debitsPending)
     var flags: [String] = []
     if account.flags.contains(.debitsMustNotExceedCredits) { flags.append("debits_must_not_exceed_credits") }
@@ -431,8 +426,7 @@ func accountJSON(_ account: Account) -> [String: Any] {
 /// `accountJSON(account)` plus `op` and `consistency: "applied"`, as JSONText would write it (keys
 /// sorted), without the dictionary: the account read is the hottest request.
 func accountText(_ account: Account, op: UInt64) -> String {
-    let code = CurrencyCode.format(account.ledger)
-    let exponent = Currency.exponents[code] ?? 0
+    let (code, exponent) = Currency.display(account.ledger)
     let (debitsTotal, overflow) = account.debitsPosted.addingReportingOverflow(account.debitsPending)
     var flags = ""
     if account.flags.contains(.debitsMustNotExceedCredits) { flags += "\"debits_must_not_exceed_credits\"" }
@@ -452,8 +446,7 @@ func accountText(_ account: Account, op: UInt64) -> String {
 /// `transferJSON` plus `op` and `replayed`, as JSONText would write it, without the dictionary:
 /// the answer to every transfer.
 func transferText(_ transfer: Transfer, transactionId: String, op: UInt64, replayed: Bool) -> String {
-    let code = CurrencyCode.format(transfer.ledger)
-    let exponent = Currency.exponents[code] ?? 0
+    let (code, exponent) = Currency.display(transfer.ledger)
     var text = "{\"amount\":\"" + Amount.format(transfer.amount, exponent: exponent)
     text += "\",\"currency\":\"" + code
     text += "\",\"from_account\":\"" + String(transfer.debitAccountId)
@@ -465,9 +458,20 @@ func transferText(_ transfer: Transfer, transactionId: String, op: UInt64, repla
     return text
 }
 
+/// One change to an account (a page of its transfers, or a replayed `change` event).
+func historyEntryJSON(_ entry: AccountHistoryEntry, exponent: Int) -> [String: Any] {
+    [
+        "op": entry.op, "record": entry.recordIndex, "timestamp_ns": entry.timestampNs, "transfer_id": String(entry.transferId),
+        "kind": entry.kind.rawValue, "side": entry.isDebit ? "debit" : "credit", "counterparty": String(entry.counterpartyId),
+        "amount": Amount.format(entry.amount, exponent: exponent),
+        "balance": Amount.formatDifference(entry.after.creditsPosted, minus: entry.after.debitsPosted, exponent: exponent),
+        "debits_pending": Amount.format(entry.after.debitsPending, exponent: exponent),
+        "credits_pending": Amount.format(entry.after.creditsPending, exponent: exponent),
+    ]
+}
+
 func transferJSON(_ transfer: Transfer, transactionId: String) -> [String: Any] {
-    let code = CurrencyCode.format(transfer.ledger)
-    let exponent = Currency.exponents[code] ?? 0
+    let (code, exponent) = Currency.display(transfer.ledger)
     return [
         "transaction_id": transactionId,
         "transfer_id": String(transfer.id),

@@ -4,8 +4,6 @@ import Cluster
 import Dispatch
 import Foundation
 import HTTPShim
-import Metrics
-import Prometheus
 import Replica
 
 struct ServeCommand: ParsableCommand {
@@ -32,9 +30,7 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // Port 0 asks the kernel for a free port (tests, scripts): the one bound is printed.
-            let address = http.hasSuffix(":0") ? PeerAddress(host: try PeerAddress.parse(String(http.dropLast(2)) + ":1").host, port: 0)
-                : try PeerAddress.parse(http)
+            let address = try parseListenAddress(http)
             var limits = HTTPLimits()
             guard requestBodyBytesMax >= 256 && requestBodyBytesMax <= 1 << 20, inFlightRequestsMax >= 1 && inFlightRequestsMax <= 1 << 20,
                   requestTimeoutMs >= 10 && requestTimeoutMs <= 600_000, connectionsMax >= 1 && connectionsMax <= 1 << 20,
@@ -46,19 +42,10 @@ struct ServeCommand: ParsableCommand {
             limits.requestTimeoutMs = requestTimeoutMs
             limits.connectionsMax = connectionsMax
             limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
-            var keys = APIKeys.open
-            if let apiKeys {
-                guard let text = try? String(contentsOfFile: apiKeys, encoding: .utf8) else { throw UserError("cannot read the API key file \(apiKeys)") }
-                keys = try APIKeys.parse(text, readsRequireKey: readsRequireKey)
-            } else if readsRequireKey {
-                throw UserError("--reads-require-key needs --api-keys FILE")
-            }
+            let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
             let node = try openNode(data: data, readOnly: false, quiet: true)
-            // One registry for the ledger's metrics and, through swift-metrics, Hummingbird's.
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }
-            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, metrics: LedgerMetrics(registry: registry), limits: limits,
+            let server = HTTPServer(node: node, host: address.host, port: address.port, keys: keys, metrics: bootstrapMetrics(), limits: limits,
                                     snapshotIntervalTransfers: snapshotIntervalTransfers)
             let done = DispatchSemaphore(value: 0)
             let failure = LockedError()

@@ -5,8 +5,6 @@ import Cluster
 import Dispatch
 import Foundation
 import HTTPShim
-import Metrics
-import Prometheus
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,19 +70,10 @@ struct StartCommand: ParsableCommand {
             print("replica \(replica) of \(peers.count) listening on \(peers[replica]) (cluster \(server.clusterId))")
             fflush(stdout)
             if let http {
-                let address = http.hasSuffix(":0") ? PeerAddress(host: try PeerAddress.parse(String(http.dropLast(2)) + ":1").host, port: 0)
-                    : try PeerAddress.parse(http)
-                var keys = APIKeys.open
-                if let apiKeys {
-                    guard let text = try? String(contentsOfFile: apiKeys, encoding: .utf8) else { throw UserError("cannot read the API key file \(apiKeys)") }
-                    keys = try APIKeys.parse(text, readsRequireKey: readsRequireKey)
-                } else if readsRequireKey {
-                    throw UserError("--reads-require-key needs --api-keys FILE")
-                }
-                let registry = PrometheusCollectorRegistry()
-                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                let address = try parseListenAddress(http)
+                let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
                 let api = HTTPServer(replica: server, dataPath: data, addresses: peers, host: address.host, port: address.port, keys: keys,
-                                     metrics: LedgerMetrics(registry: registry))
+                                     metrics: bootstrapMetrics())
                 let replicaIndex = replica
                 Task {
                     do {

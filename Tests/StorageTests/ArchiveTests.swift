@@ -14,21 +14,6 @@ final class ArchiveTests: XCTestCase {
                        segmentSizeBytes: ArchiveTests.segmentSizeBytes, readOnly: readOnly)
     }
 
-    /// Appends batches of 2000 transfers (about 256 KB each: a few per segment), then syncs.
-    private func appendBatches(_ log: SegmentLog, count: Int) throws {
-        let buffer = BatchBuffer(recordKind: .transfers)
-        for _ in 0..<count {
-            buffer.reset(recordKind: .transfers)
-            for index in 0..<2000 {
-                let id = UInt128(log.lastOp + 1) << 32 | UInt128(index + 1)
-                buffer.append(Transfer(id: id, debitAccountId: 1 + UInt128(index % 7), creditAccountId: 9, amount: UInt128(index), ledger: 1))
-            }
-            try log.append(buffer.seal(clusterId: log.clusterId, term: 1, op: log.lastOp + 1, timestampNs: log.lastRecordTimestampNs + 1,
-                                       previousHeaderHash: log.lastHeaderHash, durableOp: log.durableOp))
-            try log.sync()
-        }
-    }
-
     private func batchBytes(_ log: SegmentLog) throws -> [Data] {
         try log.loadArchives(from: 1, through: log.lastOp)
         return (1...log.lastOp).map { Data(log.batch(op: $0).bytes) }
@@ -37,7 +22,7 @@ final class ArchiveTests: XCTestCase {
     func testArchivedLogHoldsTheSameBatchesAndKeepsGrowing() throws {
         let directory = TemporaryDirectory()
         let log = try openLog(directory)
-        try appendBatches(log, count: 40)
+        try log.appendTestBatches(count: 40)
         XCTAssertGreaterThan(log.segmentCount, 5)
         let before = try batchBytes(log)
         let reports = try log.archiveSealedSegments(throughOp: 25)
@@ -47,14 +32,14 @@ final class ArchiveTests: XCTestCase {
         XCTAssertEqual(log.archivedThroughOp, reports.last!.lastOp)
         for report in reports { XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path + "/log/" + SegmentLog.segmentFileName(log.archivePaths.firstIndex(of: report.path)! + 1))) }
         XCTAssertEqual(try batchBytes(log), before, "the same batches, read from the archives")
-        try appendBatches(log, count: 3)
+        try log.appendTestBatches(count: 3)
         log.releaseWriterLock()
 
         let reopened = try openLog(directory)
         XCTAssertEqual(reopened.lastOp, 43)
         XCTAssertEqual(reopened.archivePaths, log.archivePaths)
         XCTAssertEqual(Array(try batchBytes(reopened).prefix(40)), before)
-        try appendBatches(reopened, count: 2)
+        try reopened.appendTestBatches(count: 2)
         // Archiving everything sealed, twice, is fine; the last segment is never archived.
         try reopened.archiveSealedSegments(throughOp: .max)
         try reopened.archiveSealedSegments(throughOp: .max)
@@ -70,7 +55,7 @@ final class ArchiveTests: XCTestCase {
         var before: [Data] = []
         do {
             let log = try openLog(directory)
-            try appendBatches(log, count: 30)
+            try log.appendTestBatches(count: 30)
             before = try batchBytes(log)
             try log.archiveSealedSegments(throughOp: 10)
         }
@@ -102,7 +87,7 @@ final class ArchiveTests: XCTestCase {
         let logPath = directory.path + "/log"
         do {
             let log = try openLog(directory)
-            try appendBatches(log, count: 30)
+            try log.appendTestBatches(count: 30)
             try log.archiveSealedSegments(throughOp: 20)
         }
         let archive = logPath + "/" + ArchiveFile.fileName(segmentIndex: 2)

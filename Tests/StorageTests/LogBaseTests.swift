@@ -14,21 +14,6 @@ final class LogBaseTests: XCTestCase {
                        segmentSizeBytes: LogBaseTests.segmentSizeBytes, readOnly: readOnly)
     }
 
-    /// Appends batches of 2000 transfers (about 256 KB each: a few per segment), in `term`.
-    private func appendBatches(_ log: SegmentLog, count: Int, term: UInt64 = 1) throws {
-        let buffer = BatchBuffer(recordKind: .transfers)
-        for _ in 0..<count {
-            buffer.reset(recordKind: .transfers)
-            for index in 0..<2000 {
-                let id = UInt128(log.lastOp + 1) << 32 | UInt128(index + 1)
-                buffer.append(Transfer(id: id, debitAccountId: 1 + UInt128(index % 7), creditAccountId: 9, amount: UInt128(index), ledger: 1))
-            }
-            try log.append(buffer.seal(clusterId: log.clusterId, term: term, op: log.lastOp + 1, timestampNs: log.lastRecordTimestampNs + 1,
-                                       previousHeaderHash: log.lastHeaderHash, durableOp: log.durableOp))
-            try log.sync()
-        }
-    }
-
     private func batchBytes(_ log: SegmentLog) throws -> [UInt64: Data] {
         guard log.lastOp >= log.firstOp else { return [:] }
         try log.loadArchives(from: log.firstOp, through: log.lastOp)
@@ -42,7 +27,7 @@ final class LogBaseTests: XCTestCase {
     func testPruningDropsWholeArchivesAndTheLogContinuesAfterThem() throws {
         let directory = TemporaryDirectory()
         let log = try openLog(directory)
-        try appendBatches(log, count: 40)
+        try log.appendTestBatches(count: 40)
         let before = try batchBytes(log)
         try log.archiveSealedSegments(throughOp: 30)
         let archives = log.archivePaths.count
@@ -59,7 +44,7 @@ final class LogBaseTests: XCTestCase {
         XCTAssertEqual(log.term(op: log.baseOp), 1)
         // The rest reads back the same, appends go on, and the next segment is numbered on.
         XCTAssertEqual(try batchBytes(log), before.filter { $0.key > log.baseOp })
-        try appendBatches(log, count: 12)
+        try log.appendTestBatches(count: 12)
         log.releaseWriterLock()
 
         let reopened = try openLog(directory)
@@ -83,7 +68,7 @@ final class LogBaseTests: XCTestCase {
         var savedArchive = Data()
         do {
             let log = try openLog(directory)
-            try appendBatches(log, count: 30)
+            try log.appendTestBatches(count: 30)
             try log.archiveSealedSegments(throughOp: 30)
             savedArchive = try Data(contentsOf: URL(fileURLWithPath: logPath + "/" + ArchiveFile.fileName(segmentIndex: 1)))
             try log.pruneArchives(throughOp: log.archiveRange(containing: 1)!.upperBound)
@@ -101,7 +86,7 @@ final class LogBaseTests: XCTestCase {
     func testResetReplacesTheWholeLogAndAppendsContinueAfterTheBase() throws {
         let directory = TemporaryDirectory()
         let log = try openLog(directory)
-        try appendBatches(log, count: 20)
+        try log.appendTestBatches(count: 20)
         try log.archiveSealedSegments(throughOp: 10)
         let filesBefore = try logFiles(directory).count
         // A leader's snapshot at op 500 in term 3, of another history: nothing of this log is kept.
@@ -112,7 +97,7 @@ final class LogBaseTests: XCTestCase {
         XCTAssertEqual(log.lastHeaderHash, leaderHash)
         XCTAssertEqual(log.term(op: 500), 3)
         XCTAssertEqual(log.durableOp, 500)
-        try appendBatches(log, count: 6, term: 3)
+        try log.appendTestBatches(count: 6, term: { _ in 3 })
         XCTAssertEqual(log.lastOp, 506)
         XCTAssertEqual(try logFiles(directory).first, SegmentLog.segmentFileName(filesBefore + 1), "file numbers are never reused")
         let appended = try batchBytes(log)
@@ -127,7 +112,7 @@ final class LogBaseTests: XCTestCase {
         try reopened.truncate(after: 500)
         XCTAssertEqual(reopened.lastOp, 500)
         XCTAssertEqual(reopened.lastHeaderHash, leaderHash)
-        try appendBatches(reopened, count: 1, term: 4)
+        try reopened.appendTestBatches(count: 1, term: { _ in 4 })
         XCTAssertEqual(reopened.header(op: 501).previousHeaderHash, leaderHash)
     }
 
@@ -135,7 +120,7 @@ final class LogBaseTests: XCTestCase {
         let directory = TemporaryDirectory()
         do {
             let log = try openLog(directory)
-            try appendBatches(log, count: 3)
+            try log.appendTestBatches(count: 3)
             try log.reset(baseOp: 10, baseTerm: 1, baseHeaderHash: Hash256(word0: 1, word1: 1, word2: 1, word3: 1), baseRecordTimestampNs: 5)
         }
         let path = directory.path + "/log/" + LogBase.fileName

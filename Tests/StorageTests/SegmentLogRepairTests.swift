@@ -13,26 +13,12 @@ final class SegmentLogRepairTests: XCTestCase {
         try SegmentLog(directoryPath: directory.path + "/log", clusterId: SegmentLogRepairTests.clusterId, segmentSizeBytes: SegmentLogRepairTests.segmentSizeBytes)
     }
 
-    /// 30 batches of 2000 transfers, the last ten in term 2.
-    private func fill(_ log: SegmentLog) throws {
-        let buffer = BatchBuffer(recordKind: .transfers)
-        for position in 0..<30 {
-            buffer.reset(recordKind: .transfers)
-            for index in 0..<2000 {
-                buffer.append(Transfer(id: UInt128(log.lastOp + 1) << 32 | UInt128(index + 1), debitAccountId: 2, creditAccountId: 9, amount: 1, ledger: 1))
-            }
-            try log.append(buffer.seal(clusterId: log.clusterId, term: position < 20 ? 1 : 2, op: log.lastOp + 1, timestampNs: log.lastRecordTimestampNs + 1,
-                                       previousHeaderHash: log.lastHeaderHash, durableOp: log.durableOp))
-            try log.sync()
-        }
-    }
-
     func testADamagedSegmentIsCutAtTheDamageAndTheRestSetAside() throws {
         let directory = TemporaryDirectory()
         var firstOpOfSecond: UInt64 = 0
         do {
             let log = try openLog(directory)
-            try fill(log)
+            try log.appendTestBatches(count: 30, term: { $0 < 20 ? 1 : 2 })
             firstOpOfSecond = try XCTUnwrap((1...log.lastOp).first { log.locations[Int($0 - 1)].segment == 1 })
         }
         // Flip a byte in the body of the second batch of segment 2.
@@ -65,7 +51,7 @@ final class SegmentLogRepairTests: XCTestCase {
         var secondArchiveFirstOp: UInt64 = 0
         do {
             let log = try openLog(directory)
-            try fill(log)
+            try log.appendTestBatches(count: 30, term: { $0 < 20 ? 1 : 2 })
             try log.archiveSealedSegments(throughOp: 25)
             secondArchiveFirstOp = try XCTUnwrap(log.archiveRange(containing: 1)).upperBound + 1
         }
