@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Named only for their products that the fast read path (HTTPShim) uses; Hummingbird brings them.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -73,6 +77,13 @@ let package = Package(
                 "LedgerCore", "Storage", "Replica", "Cluster",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -96,7 +107,7 @@ let package = Package(
         .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "Randomness", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
         .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "Storage", "Replica", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "HTTPTests", dependencies: ["wallet", "HTTPShim", "LedgerCore", "Cluster", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["wallet", "HTTPShim", "LedgerCore", "Cluster", "TestSupport", "Randomness", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "wallet", "LedgerCore", "Storage", "Workload", "Consensus", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench-http`: the REST API under wrk (Debian's package) on 127.0.0.1, release build.
 # A data directory with ACCOUNTS funded accounts is served by `wallet serve`; then, each for
-# DURATION seconds with CONNECTIONS connections on THREADS wrk threads:
-#   1. GET /healthz                      (baseline: the HTTP stack with no ledger work)
+# DURATION seconds with CONNECTIONS connections on THREADS wrk threads (1 by default: on two cores a
+# second wrk thread takes the server's CPU, not load it harder):
+#   0. bare SwiftNIO HTTP/1.1 answering a fixed 200 (`wallet http-baseline`): the machine's ceiling
+#   1. GET /healthz                      (the API's HTTP stack with no ledger work)
 #   2. GET /v1/wallet/accounts/{random}  (read model)
 #   3. POST /v1/wallet/balance_transfer  (random accounts, unique transaction ids: durable, applied)
 # REPLICAS=3 runs the same against a 3-replica cluster, each replica serving the API (`wallet start
@@ -16,7 +18,7 @@ DATA=${DATA:-bench-http-data}
 PORT=${PORT:-8097}
 ACCOUNTS=${ACCOUNTS:-100000}
 DURATION=${DURATION:-10}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
 READ_CONNECTIONS=${READ_CONNECTIONS:-64}
 WRITE_CONNECTIONS=${WRITE_CONNECTIONS:-512}
 
@@ -99,7 +101,13 @@ run() {
     shift
     wrk "$@" | grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|errors|requests in"
 }
-run "GET /healthz (baseline: HTTP only)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$READ_PORT/healthz"
+"$WALLET" http-baseline --http "127.0.0.1:$((PORT + 50))" >"$DATA/baseline.log" 2>&1 &
+baseline_pid=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$((PORT + 50))/" >/dev/null 2>&1 && break; sleep 0.1; done
+run "bare SwiftNIO HTTP/1.1, fixed 200 (baseline: the ceiling of this machine)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$((PORT + 50))/"
+kill "$baseline_pid" 2>/dev/null || true
+wait "$baseline_pid" 2>/dev/null || true
+run "GET /healthz (the API's HTTP stack, no ledger work)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$READ_PORT/healthz"
 run "GET /v1/wallet/accounts/{id} (read model, $ACCOUNTS accounts)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/get.lua" "http://127.0.0.1:$READ_PORT"
 op_before=$(curl -s "http://127.0.0.1:$WRITE_PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
 run "POST /v1/wallet/balance_transfer ($WRITE_CONNECTIONS connections, durable)" -t"$THREADS" -c"$WRITE_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/post.lua" "http://127.0.0.1:$WRITE_PORT"

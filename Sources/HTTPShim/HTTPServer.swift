@@ -36,7 +36,10 @@ public final class HTTPServer: @unchecked Sendable {
         dataPath = node.directory.path
         metrics.appliedOp.set(to: Double(node.log.lastOp))
         metrics.commitOp.set(to: Double(node.log.lastOp))
-        readModel = ReadModel(ledger: node.ledger, op: node.log.lastOp)
+        let lastOp = node.log.lastOp
+        readModel = ReadModel(ledger: node.ledger, op: lastOp,
+                              opBatch: lastOp >= node.log.firstOp && lastOp > 0 ? BalanceHistory.BatchTime(node.log.header(op: lastOp)) : nil,
+                              historyEntriesMax: limits.balanceHistoryEntriesMax)
         events = EventHub()
         let writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock)
         writer.snapshotIntervalTransfers = snapshotIntervalTransfers
@@ -56,7 +59,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.keys = keys
         self.limits = limits
         self.dataPath = dataPath
-        readModel = replica.withState { ledger, op in ReadModel(ledger: ledger, op: op) }
+        readModel = replica.withState { ledger, op in ReadModel(ledger: ledger, op: op, historyEntriesMax: limits.balanceHistoryEntriesMax) }
         metrics.appliedOp.set(to: Double(readModel.op))
         events = EventHub()
         let backend = ReplicaBackend(server: replica, readModel: readModel, events: events, metrics: metrics, addresses: addresses,
@@ -72,7 +75,10 @@ public final class HTTPServer: @unchecked Sendable {
                             metrics: metrics, dataPath: dataPath, keys: keys, limits: limits)
         let app = Application(
             router: api.router(),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)))),
+            server: HTTPServerBuilder { [readModel, backend, keys, limits] responder in
+                WalletHTTP1Channel(responder: responder, idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)),
+                                   fast: FastPathContext(readModel: readModel, backend: backend, keys: keys, limits: limits, inFlight: api.inFlight))
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "wallet",
                                  availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionsMax)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })

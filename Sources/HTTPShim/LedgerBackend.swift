@@ -8,10 +8,21 @@ protocol LedgerBackend: Sendable {
     /// A record to create (or a transfer to look up), answered once durable and applied (and,
     /// in a replica, applied by this replica too, so the answer is readable here).
     func submit(_ work: LedgerWriter.Work, timeoutMs: Int) async throws -> WriteOutcome
+    /// `submit`, answered through `completion` (on any thread) instead of a task: for the event
+    /// loop's fast path, which has no task to suspend.
+    func submit(_ work: LedgerWriter.Work, timeoutMs: Int, completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void)
     /// An account as of an op at least as late as every write acknowledged before the call.
     func linearizableAccount(_ id: UInt128, timeoutMs: Int) async throws -> (account: Account?, op: UInt64)
     /// Role, term, commit op and digest mismatches, for the metrics.
     func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int)
+}
+
+extension LedgerBackend {
+    func submit(_ work: LedgerWriter.Work, timeoutMs: Int, completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void) {
+        Task {
+            do { completion(.success(try await submit(work, timeoutMs: timeoutMs))) } catch { completion(.failure(error)) }
+        }
+    }
 }
 
 extension LedgerWriter: LedgerBackend {

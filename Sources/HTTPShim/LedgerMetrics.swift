@@ -20,6 +20,8 @@ public final class LedgerMetrics: @unchecked Sendable {
     let roles: [String: Gauge]
     let digestMismatches: Gauge
     let eventSubscribers: Gauge
+    let balanceHistoryEntries: Gauge
+    let balanceHistoryStartOp: Gauge
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -40,6 +42,10 @@ public final class LedgerMetrics: @unchecked Sendable {
         })
         digestMismatches = registry.makeGauge(name: "wallet_digest_mismatches", help: "State digests that differed from a peer's at the same op (non-determinism).")
         eventSubscribers = registry.makeGauge(name: "wallet_event_subscribers", help: "Open server-sent event streams.")
+        balanceHistoryEntries = registry.makeGauge(name: "wallet_balance_history_entries",
+                                                   help: "Balance-history entries held (at most balance_history_entries_max, 24 bytes each).")
+        balanceHistoryStartOp = registry.makeGauge(name: "wallet_balance_history_start_op",
+                                                   help: "The oldest op a past balance is read at without a replay (-1: no history kept).")
         digestMismatches.set(to: 0)
     }
 
@@ -60,7 +66,9 @@ public final class LedgerMetrics: @unchecked Sendable {
     }
 
     /// The Prometheus text, with the scrape-time gauges brought up to date.
-    func render(dataPath: String, subscribers: Int) -> [UInt8] {
+    func render(dataPath: String, subscribers: Int, history: (entries: Int, windowStartOp: UInt64?)) -> [UInt8] {
+        balanceHistoryEntries.set(to: Double(history.entries))
+        balanceHistoryStartOp.set(to: history.windowStartOp.map(Double.init) ?? -1)
         let newest = (try? SnapshotFile.list(dataPath: dataPath))?.last
         if let newest, let attributes = try? FileManager.default.attributesOfItem(atPath: newest.path),
            let modified = attributes[.modificationDate] as? Date {

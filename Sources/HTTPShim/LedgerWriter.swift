@@ -38,23 +38,23 @@ public final class LedgerWriter: @unchecked Sendable {
         let continuation: Reply
     }
 
-    /// Resumed once: by the writer, or by the timer of `request_timeout_ms`, whichever is first.
+    /// Answered once: by the writer, or by the timer of `request_timeout_ms`, whichever is first.
     final class Reply: @unchecked Sendable {
         private let lock = NSLock()
-        private var continuation: CheckedContinuation<WriteOutcome, Error>?
+        private var completion: (@Sendable (Result<WriteOutcome, Error>) -> Void)?
 
-        init(_ continuation: CheckedContinuation<WriteOutcome, Error>) { self.continuation = continuation }
+        init(_ completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void) { self.completion = completion }
 
-        private func take() -> CheckedContinuation<WriteOutcome, Error>? {
+        private func take() -> (@Sendable (Result<WriteOutcome, Error>) -> Void)? {
             lock.lock()
             defer { lock.unlock() }
-            let taken = continuation
-            continuation = nil
+            let taken = completion
+            completion = nil
             return taken
         }
 
-        func resume(returning outcome: WriteOutcome) { take()?.resume(returning: outcome) }
-        func resume(throwing error: Error) { take()?.resume(throwing: error) }
+        func resume(returning outcome: WriteOutcome) { take()?(.success(outcome)) }
+        func resume(throwing error: Error) { take()?(.failure(error)) }
     }
 
     let node: LocalNode
@@ -105,23 +105,27 @@ public final class LedgerWriter: @unchecked Sendable {
     /// work itself may still be applied, as a client that retries the same id learns).
     func submit(_ work: Work, timeoutMs: Int) async throws -> WriteOutcome {
         try await withCheckedThrowingContinuation { checked in
-            let continuation = Reply(checked)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) {
-                continuation.resume(throwing: Problem.timeout(timeoutMs))
-            }
-            condition.lock()
-            defer { condition.unlock() }
-            if let failure {
-                continuation.resume(throwing: Problem.unavailable("the ledger stopped after a failed write: \(failure)"))
-                return
-            }
-            if stopped {
-                continuation.resume(throwing: Problem.unavailable("the server is shutting down"))
-                return
-            }
-            queue.append(Waiting(work: work, continuation: continuation))
-            condition.signal()
+            submit(work, timeoutMs: timeoutMs) { checked.resume(with: $0) }
         }
+    }
+
+    func submit(_ work: Work, timeoutMs: Int, completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void) {
+        let continuation = Reply(completion)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) {
+            continuation.resume(throwing: Problem.timeout(timeoutMs))
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure {
+            continuation.resume(throwing: Problem.unavailable("the ledger stopped after a failed write: \(failure)"))
+            return
+        }
+        if stopped {
+            continuation.resume(throwing: Problem.unavailable("the server is shutting down"))
+            return
+        }
+        queue.append(Waiting(work: work, continuation: continuation))
+        condition.signal()
     }
 
     private func run() {
@@ -212,7 +216,7 @@ public final class LedgerWriter: @unchecked Sendable {
         ledger.apply(stored, results: results)
         // Publish what changed before anyone hears back: a reply's op is always readable.
         let changedAccounts = accountsChanged(by: stored, in: ledger)
-        readModel.publish(changedAccounts, op: op)
+        readModel.publish(changedAccounts, op: op, batch: BalanceHistory.BatchTime(stored.header))
         events.publish(changedAccounts, op: op)
         let okCount = (0..<batch.count).filter { results[$0] == 0 }.count
         let repeatCount = (0..<batch.count).filter { results[$0] == 1 }.count

@@ -1,6 +1,7 @@
 // Amounts and ids as the REST API spells them: decimal strings, converted exactly, never via floating point.
 import Foundation
 import LedgerCore
+import NIOCore
 
 /// ISO 4217 currencies the API accepts, with their minor-unit exponents ("12.34" USD is 1234
 /// cents; JPY and KRW have no minor unit; BHD, KWD, OMR and TND have three decimals).
@@ -84,5 +85,53 @@ public enum Identifier {
             return value == 0 || value == .max ? nil : value
         }
         return account(text)
+    }
+}
+
+/// Minor units as decimal text written into a buffer, exactly as `Amount.format` writes them, for
+/// the hot answers: digits are made in a stack buffer, 64-bit division when the value fits.
+enum DecimalText {
+    static func write(_ minor: UInt128, exponent: Int, into buffer: inout ByteBuffer) {
+        // 39 digits at most, a point, and up to `exponent` leading zeros ("0.00…").
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48 + exponent) { digits in
+            var end = digits.count
+            var value = minor
+            var written = 0
+            func put(_ byte: UInt8) {
+                end -= 1
+                digits[end] = byte
+            }
+            while value > UInt128(UInt64.max) {
+                let (quotient, remainder) = value.quotientAndRemainder(dividingBy: 10)
+                put(0x30 + UInt8(remainder))
+                value = quotient
+                written += 1
+                if written == exponent { put(0x2E) }
+            }
+            var small = UInt64(value)
+            repeat {
+                put(0x30 + UInt8(small % 10))
+                small /= 10
+                written += 1
+                if written == exponent { put(0x2E) }
+            } while small != 0
+            // Pad to "0.xx": zeros up to the point, the point, and the leading zero.
+            while written < exponent {
+                put(0x30)
+                written += 1
+                if written == exponent { put(0x2E) }
+            }
+            if exponent > 0 && written == exponent { put(0x30) }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: digits[end...]))
+        }
+    }
+
+    static func writeDifference(_ a: UInt128, minus b: UInt128, exponent: Int, into buffer: inout ByteBuffer) {
+        if a >= b {
+            write(a - b, exponent: exponent, into: &buffer)
+        } else {
+            buffer.writeStaticString("-")
+            write(b - a, exponent: exponent, into: &buffer)
+        }
     }
 }

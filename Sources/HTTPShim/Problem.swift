@@ -25,12 +25,22 @@ public struct Problem: Error, HTTPResponseError, Sendable {
     public var type: String { "urn:wallet:problem:" + slug }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: answerHeaders, body: .init(byteBuffer: ByteBuffer(string: bodyText(instance: request.uri.path))))
+    }
+
+    /// The problem+json document, for the request at `instance` (its path).
+    func bodyText(instance: String) -> String {
         var object: [String: Any] = ["type": type, "title": title, "status": Int(status.code), "detail": detail]
         if let result { object["result"] = result }
-        object["instance"] = request.uri.path
+        object["instance"] = instance
+        return JSONText.encode(object)
+    }
+
+    /// The problem's own headers and its content type.
+    var answerHeaders: HTTPFields {
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: JSONText.encode(object))))
+        return fields
     }
 }
 

@@ -127,7 +127,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
 
     func applied(_ batch: BatchView, ledger: Ledger, op: UInt64) {
         let accounts = accountsChanged(by: batch, in: ledger)
-        readModel.publish(accounts, op: op)
+        readModel.publish(accounts, op: op, batch: BalanceHistory.BatchTime(batch.header))
         events.publish(accounts, op: op)
         metrics.appliedOp.set(to: Double(op))
     }

@@ -18,6 +18,9 @@ public struct HTTPLimits: Sendable {
     public var connectionsMax = 1024
     /// A connection that sends nothing for this long is closed (a slow or stuck client).
     public var connectionIdleTimeoutMs = 30_000
+    /// Balance-history entries kept in memory (24 bytes each, about two per transfer): past balances
+    /// within that many recent changes are read without a replay; 0 keeps none.
+    public var balanceHistoryEntriesMax = 16 << 20
 
     public init() {}
 }
@@ -102,7 +105,7 @@ public struct WalletAPI: Sendable {
             let state = await writer.consensusState()
             metrics.setConsensus(role: state.role, commitOp: state.commitOp, digestMismatches: state.digestMismatches)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount))))
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount, history: readModel.historyState))))
         }
         router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
         router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
@@ -133,25 +136,8 @@ public struct WalletAPI: Sendable {
         guard let id = Identifier.transaction(transactionText) else { throw Problem.invalidTransactionId(transactionText) }
         let outcome = try await writer.submit(.transfer(Transfer(id: id, debitAccountId: from, creditAccountId: to, amount: amount, ledger: ledger)),
                                               timeoutMs: limits.requestTimeoutMs)
-        let result = TransferResult(rawValue: outcome.result)
-        // A retry of the same transaction_id answers what the first attempt got.
-        let replayed = result == .exists || result == .idAlreadyFailed
-        if let stored = outcome.stored, stored.transfer.id == id, replayed || result == .ok {
-            guard stored.result == .ok else {
-                throw Problem(.unprocessableContent, "transfer-rejected", "Transfer rejected",
-                              detail: "the ledger refused this transfer\(replayed ? " when it was first submitted" : ""): \(stored.result.name)",
-                              result: stored.result.name)
-            }
-            return Response(status: replayed ? .ok : .created, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: transferText(stored.transfer, transactionId: transactionText, op: outcome.op, replayed: replayed))))
-        }
-        if result == .existsWithDifferentFields {
-            throw Problem(.conflict, "transaction-id-reused", "Transaction id already used",
-                          detail: "transaction_id \(transactionText) names another transfer (different accounts, amount or currency)",
-                          result: TransferResult.existsWithDifferentFields.name)
-        }
-        let name = result?.name ?? "result_\(outcome.result)"
-        throw Problem(.unprocessableContent, "transfer-rejected", "Transfer rejected", detail: "the ledger refused this transfer: \(name)", result: name)
+        let answer = try transferAnswer(outcome, id: id, transactionText: transactionText)
+        return Response(status: answer.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer.text)))
     }
 
     private func createAccount(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -227,8 +213,22 @@ public struct WalletAPI: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: accountText(found, op: op))))
     }
 
-    /// A past balance: the nearest snapshot at or before the point plus a replay (exact to the record).
+    /// A past balance, exact to the record: from the read model's balance history when the point is
+    /// in its window (microseconds), otherwise the nearest snapshot at or before it plus a replay.
     private func pastAccount(_ id: UInt128, atOp: UInt64?, atTimeNs: UInt64?) async throws -> Response {
+        if let atOp, atOp > readModel.op {
+            throw Problem.invalidField("at_op", "op \(atOp) is past the last applied op \(readModel.op)")
+        }
+        if let recent = readModel.pastAccount(id: id, atOp: atOp, atTimeNs: atTimeNs) {
+            guard let found = recent.account else { throw Problem.notFound("account \(id) did not exist at op \(recent.point.op)") }
+            var object = accountJSON(found)
+            object["op"] = recent.point.op
+            object["records_of_op"] = recent.point.records
+            object["as_of_ns"] = recent.point.timestampNs
+            object["source"] = "balance_history"
+            object["consistency"] = "historical"
+            return json(.ok, object)
+        }
         let past = try await self.past.account(id, atOp: atOp, atTimeNs: atTimeNs, appliedOp: readModel.op)
         guard let found = past.account else { throw Problem.notFound("account \(id) did not exist at op \(past.point.op)") }
         var object = accountJSON(found)
@@ -236,6 +236,7 @@ public struct WalletAPI: Sendable {
         object["records_of_op"] = past.point.records
         object["as_of_ns"] = past.point.timestampNs
         object["snapshot_op"] = past.snapshotOp
+        object["source"] = "replay"
         object["consistency"] = "historical"
         return json(.ok, object)
     }
@@ -426,21 +427,41 @@ func accountJSON(_ account: Account) -> [String: Any] {
 /// `accountJSON(account)` plus `op` and `consistency: "applied"`, as JSONText would write it (keys
 /// sorted), without the dictionary: the account read is the hottest request.
 func accountText(_ account: Account, op: UInt64) -> String {
+    var buffer = ByteBufferAllocator().buffer(capacity: 320)
+    writeAccountText(account, op: op, into: &buffer)
+    return String(buffer: buffer)
+}
+
+/// `accountText`, written straight into the answer's buffer (no String in between): about 0.4 µs.
+func writeAccountText(_ account: Account, op: UInt64, into buffer: inout ByteBuffer) {
     let (code, exponent) = Currency.display(account.ledger)
     let (debitsTotal, overflow) = account.debitsPosted.addingReportingOverflow(account.debitsPending)
-    var flags = ""
-    if account.flags.contains(.debitsMustNotExceedCredits) { flags += "\"debits_must_not_exceed_credits\"" }
-    if account.flags.contains(.creditsMustNotExceedDebits) { flags += (flags.isEmpty ? "" : ",") + "\"credits_must_not_exceed_debits\"" }
-    var text = "{\"account_id\":\"" + String(account.id)
-    text += "\",\"available\":\"" + (overflow ? "-" : Amount.formatDifference(account.creditsPosted, minus: debitsTotal, exponent: exponent))
-    text += "\",\"balance\":\"" + Amount.formatDifference(account.creditsPosted, minus: account.debitsPosted, exponent: exponent)
-    text += "\",\"consistency\":\"applied\",\"credits_pending\":\"" + Amount.format(account.creditsPending, exponent: exponent)
-    text += "\",\"credits_posted\":\"" + Amount.format(account.creditsPosted, exponent: exponent)
-    text += "\",\"currency\":\"" + code
-    text += "\",\"debits_pending\":\"" + Amount.format(account.debitsPending, exponent: exponent)
-    text += "\",\"debits_posted\":\"" + Amount.format(account.debitsPosted, exponent: exponent)
-    text += "\",\"flags\":[" + flags + "],\"op\":" + String(op) + "}"
-    return text
+    buffer.writeStaticString("{\"account_id\":\"")
+    DecimalText.write(account.id, exponent: 0, into: &buffer)
+    buffer.writeStaticString("\",\"available\":\"")
+    if overflow { buffer.writeStaticString("-") } else { DecimalText.writeDifference(account.creditsPosted, minus: debitsTotal, exponent: exponent, into: &buffer) }
+    buffer.writeStaticString("\",\"balance\":\"")
+    DecimalText.writeDifference(account.creditsPosted, minus: account.debitsPosted, exponent: exponent, into: &buffer)
+    buffer.writeStaticString("\",\"consistency\":\"applied\",\"credits_pending\":\"")
+    DecimalText.write(account.creditsPending, exponent: exponent, into: &buffer)
+    buffer.writeStaticString("\",\"credits_posted\":\"")
+    DecimalText.write(account.creditsPosted, exponent: exponent, into: &buffer)
+    buffer.writeStaticString("\",\"currency\":\"")
+    buffer.writeString(code)
+    buffer.writeStaticString("\",\"debits_pending\":\"")
+    DecimalText.write(account.debitsPending, exponent: exponent, into: &buffer)
+    buffer.writeStaticString("\",\"debits_posted\":\"")
+    DecimalText.write(account.debitsPosted, exponent: exponent, into: &buffer)
+    buffer.writeStaticString("\",\"flags\":[")
+    let debitsLimited = account.flags.contains(.debitsMustNotExceedCredits)
+    if debitsLimited { buffer.writeStaticString("\"debits_must_not_exceed_credits\"") }
+    if account.flags.contains(.creditsMustNotExceedDebits) {
+        if debitsLimited { buffer.writeStaticString(",") }
+        buffer.writeStaticString("\"credits_must_not_exceed_debits\"")
+    }
+    buffer.writeStaticString("],\"op\":")
+    DecimalText.write(UInt128(op), exponent: 0, into: &buffer)
+    buffer.writeStaticString("}")
 }
 
 /// `transferJSON` plus `op` and `replayed`, as JSONText would write it, without the dictionary:
@@ -481,6 +502,29 @@ func transferJSON(_ transfer: Transfer, transactionId: String) -> [String: Any] 
         "currency": code,
         "timestamp_ns": transfer.timestamp,
     ]
+}
+
+/// What a submitted transfer's outcome is answered with (the router and the fast path alike):
+/// 201 with the transfer, 200 with the first outcome for a retry, or the problem.
+func transferAnswer(_ outcome: WriteOutcome, id: UInt128, transactionText: String) throws -> (status: HTTPResponse.Status, text: String) {
+    let result = TransferResult(rawValue: outcome.result)
+    // A retry of the same transaction_id answers what the first attempt got.
+    let replayed = result == .exists || result == .idAlreadyFailed
+    if let stored = outcome.stored, stored.transfer.id == id, replayed || result == .ok {
+        guard stored.result == .ok else {
+            throw Problem(.unprocessableContent, "transfer-rejected", "Transfer rejected",
+                          detail: "the ledger refused this transfer\(replayed ? " when it was first submitted" : ""): \(stored.result.name)",
+                          result: stored.result.name)
+        }
+        return (replayed ? .ok : .created, transferText(stored.transfer, transactionId: transactionText, op: outcome.op, replayed: replayed))
+    }
+    if result == .existsWithDifferentFields {
+        throw Problem(.conflict, "transaction-id-reused", "Transaction id already used",
+                      detail: "transaction_id \(transactionText) names another transfer (different accounts, amount or currency)",
+                      result: TransferResult.existsWithDifferentFields.name)
+    }
+    let name = result?.name ?? "result_\(outcome.result)"
+    throw Problem(.unprocessableContent, "transfer-rejected", "Transfer rejected", detail: "the ledger refused this transfer: \(name)", result: name)
 }
 
 func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {

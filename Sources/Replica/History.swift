@@ -12,6 +12,13 @@ public struct HistoryPoint: Equatable, Sendable {
     public var isWholeBatch: Bool
     /// The timestamp of the last record included (0 at genesis).
     public var timestampNs: UInt64
+
+    public init(op: UInt64, records: Int, isWholeBatch: Bool, timestampNs: UInt64) {
+        self.op = op
+        self.records = records
+        self.isWholeBatch = isWholeBatch
+        self.timestampNs = timestampNs
+    }
 }
 
 /// Why a past state cannot be given.

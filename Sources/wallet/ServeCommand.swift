@@ -25,6 +25,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "request_timeout_ms: a write's wait for durable-and-applied before 503.") var requestTimeoutMs = HTTPLimits().requestTimeoutMs
     @Option(help: "connections_max: open connections; more wait in the backlog.") var connectionsMax = HTTPLimits().connectionsMax
     @Option(help: "connection_idle_timeout_ms: a silent connection is closed after this.") var connectionIdleTimeoutMs = HTTPLimits().connectionIdleTimeoutMs
+    @Option(help: "balance_history_entries_max: past balances kept in memory (24 bytes each, about 2 per transfer); 0: every past read replays.")
+    var balanceHistoryEntriesMax = HTTPLimits().balanceHistoryEntriesMax
     @Option(help: "snapshot_interval_transfers: snapshot (and archive) after this many transfers; 0: never.")
     var snapshotIntervalTransfers = 10_000_000
 
@@ -42,6 +44,10 @@ struct ServeCommand: ParsableCommand {
             limits.requestTimeoutMs = requestTimeoutMs
             limits.connectionsMax = connectionsMax
             limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
+            guard balanceHistoryEntriesMax >= 0 && balanceHistoryEntriesMax <= 1 << 32 else {
+                throw UserError("--balance-history-entries-max must be 0...4294967296")
+            }
+            limits.balanceHistoryEntriesMax = balanceHistoryEntriesMax
             let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
             let node = try openNode(data: data, readOnly: false, quiet: true)
             guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }

@@ -213,11 +213,14 @@ final class HistoricalAndSpecTests: XCTestCase {
         let server = try ServeProcess(data: directory.path + "/data")
         for id in ["1", "2"] { _ = try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"EUR"}"#) }
         var opsAfter: [Int] = []
+        var instants: [Int] = []
         for index in 1...5 {
             let answer = try server.request("POST", "/v1/wallet/balance_transfer",
                                             body: #"{"from_account":"1","to_account":"2","amount":"\#(index).00","currency":"EUR","transaction_id":"\#(index)"}"#)
             XCTAssertEqual(answer.status, 201, answer.text)
             opsAfter.append(try XCTUnwrap(answer.json["op"] as? Int))
+            let timestampNs = try XCTUnwrap(answer.json["timestamp_ns"] as? Int)
+            instants += [timestampNs - 1, timestampNs]
         }
         // After the third transfer account 2 held 1 + 2 + 3 = 6.00, whatever came later.
         let past = try server.request("GET", "/v1/wallet/accounts/2?at_op=\(opsAfter[2])")
@@ -225,7 +228,24 @@ final class HistoricalAndSpecTests: XCTestCase {
         XCTAssertEqual(past.json["balance"] as? String, "6.00")
         XCTAssertEqual(past.json["consistency"] as? String, "historical")
         XCTAssertEqual(past.json["op"] as? Int, opsAfter[2])
+        XCTAssertEqual(past.json["source"] as? String, "balance_history", "the server saw every op: no replay needed")
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2").json["balance"] as? String, "15.00")
+        // Every op and every transfer's instant, from the balance history, for comparing with a replay below.
+        let fields = ["op", "records_of_op", "as_of_ns", "balance", "available", "debits_posted", "credits_posted", "debits_pending", "credits_pending"]
+        /// `historyFromOp`: the first op the server's balance history holds (earlier ones are replayed).
+        func pastAnswers(_ server: ServeProcess, historyFromOp: Int) throws -> [String] {
+            var answers: [String] = []
+            for query in (1...opsAfter.last!).map({ "at_op=\($0)" }) + instants.map({ "at_time=\($0)" }) {
+                for id in ["1", "2"] {
+                    let answer = try server.request("GET", "/v1/wallet/accounts/\(id)?\(query)")
+                    if answer.status == 200, let op = answer.json["op"] as? Int {
+                        XCTAssertEqual(answer.json["source"] as? String, op >= historyFromOp ? "balance_history" : "replay", query)
+                    }
+                    answers.append("\(id) \(query) \(answer.status) " + fields.map { "\(answer.json[$0] ?? "-")" }.joined(separator: " "))
+                }
+            }
+            return answers
+        }
         let future = try server.request("GET", "/v1/wallet/accounts/2?at_op=999999")
         XCTAssertEqual(future.status, 400)
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2?at_op=1&at_time=5").status, 400)
@@ -250,6 +270,20 @@ final class HistoricalAndSpecTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(pages.count, 3)
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/2/transfers?limit=5000").status, 400)
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/9/transfers").status, 404)
+
+        // Restarted, the server's balance history starts at the op it opened at: the earlier past is
+        // now rebuilt by a replay, and must say exactly what the history said.
+        let fromHistory = try pastAnswers(server, historyFromOp: 0)
+        XCTAssertTrue(fromHistory.contains { $0.hasPrefix("2 at_op=\(opsAfter[2]) 200 \(opsAfter[2]) 1 ") && $0.contains(" 6.00 ") }, fromHistory.joined(separator: "\n"))
+        server.stop()
+        let restarted = try ServeProcess(data: server.data)
+        XCTAssertEqual(try pastAnswers(restarted, historyFromOp: opsAfter.last!), fromHistory)
+        let later = try restarted.request("POST", "/v1/wallet/balance_transfer",
+                                          body: #"{"from_account":"1","to_account":"2","amount":"0.50","currency":"EUR","transaction_id":"77"}"#)
+        let laterOp = try XCTUnwrap(later.json["op"] as? Int)
+        let recent = try restarted.request("GET", "/v1/wallet/accounts/2?at_op=\(laterOp)")
+        XCTAssertEqual(recent.json["source"] as? String, "balance_history")
+        XCTAssertEqual(recent.json["balance"] as? String, "15.50")
     }
 
     /// docs/openapi.yaml lists exactly the server's routes, and each answers (no route-level 404).

@@ -1,0 +1,394 @@
+// The hot requests on the event loop: `GET /v1/wallet/accounts/{id}`, `GET /healthz` and
+// `POST /v1/wallet/balance_transfer` handled where they were decoded, without the trip through
+// Hummingbird's async request pipeline (a task and two thread hops per request).
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+import LedgerCore
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// What the fast path answers from and writes to.
+struct FastPathContext: Sendable {
+    let readModel: ReadModel
+    let backend: any LedgerBackend
+    let keys: APIKeys
+    let limits: HTTPLimits
+    /// Shared with the router's `InFlightLimit`: a fast write holds a slot as a routed one does.
+    let inFlight: InFlightCounter
+}
+
+/// Hummingbird's HTTP/1.1 child channel (the same codec, idle timeout and quiescing), with
+/// `FastPathHandler` between the connection-state handler and the router. Every request the fast
+/// path does not take goes on to the router unchanged.
+struct WalletHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    let responder: HTTPChannelHandler.Responder
+    let idleTimeout: TimeAmount
+    let fast: FastPathContext
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try channel.pipeline.syncOperations.addHandler(
+                HTTPConnectionStateHandler(idleTimeout: .nanoseconds(idleTimeout.nanoseconds), logger: logger))
+            try channel.pipeline.syncOperations.addHandler(FastPathHandler(fast))
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    func handle(value asyncChannel: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
+
+/// Answers the hottest requests on the event loop, with the same bytes, headers and request
+/// metrics the router gives:
+/// - reads: a read-lock look-up in the read model and `writeAccountText`;
+/// - transfers: a strict parse of the ordinary body (five string fields, nothing escaped), the
+///   same validation, then the writer with a completion instead of a task; the answer
+///   (`transferAnswer`, or the problem) is written when the batch is durable and applied.
+///
+/// It only takes a request whose answer cannot differ from the router's and cannot overtake it:
+/// no query string, no `Connection` header but `keep-alive`, no `Expect` header, what the keys allow, an account that exists,
+/// a body that parses and validates (every other body goes to the router, which says what is
+/// wrong), a free `in_flight_requests_max` slot, and no earlier request of this connection still
+/// with the router. While its own write is outstanding it reads nothing more from the connection
+/// (parts already read wait), so HTTP/1.1 answers stay in request order.
+final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private static let accountsPrefix = "/v1/wallet/accounts/"
+    private static let transferPath = "/v1/wallet/balance_transfer"
+    private static let healthText: StaticString = #"{"status":"ok"}"#
+    /// The answer's head; each answer sets its status, length and date.
+    private static let okHead = HTTPResponse(status: .ok, headerFields: [
+        .contentType: "application/json", .contentLength: "0", .date: "", .server: "wallet",
+    ])
+
+    /// The request being read: routed, a read answered at its end, or a transfer whose body is
+    /// being gathered.
+    private enum Reading {
+        case idle
+        case routed
+        case read(body: ByteBuffer, route: FastRoute)
+        case transfer(head: HTTPRequest, body: ByteBuffer)
+    }
+
+    let fast: FastPathContext
+    private var reading = Reading.idle
+    /// Requests of this connection handed to the router whose answer has not ended yet.
+    private var routedInFlight = 0
+    /// A transfer of this connection is with the writer; what arrives meanwhile waits in `held`.
+    private var writeInFlight = false
+    private var held: [HTTPRequestPart] = []
+    private var readSuppressed = false
+    private var requestStartNs: UInt64 = 0
+    private var needsFlush = false
+    private var dateText = ""
+    private var dateSecond = 0
+
+    init(_ fast: FastPathContext) { self.fast = fast }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if writeInFlight {
+            held.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            guard case .idle = reading else { preconditionFailure("a request head arrived inside another request") }
+            if routedInFlight == 0 && FastPathHandler.keepsAlive(head) {
+                if let (body, route) = readAnswer(head, context.channel.allocator) {
+                    reading = .read(body: body, route: route)
+                    requestStartNs = DispatchTime.now().uptimeNanoseconds
+                    return
+                }
+                if isFastTransfer(head) {
+                    reading = .transfer(head: head, body: context.channel.allocator.buffer(capacity: 256))
+                    requestStartNs = DispatchTime.now().uptimeNanoseconds
+                    return
+                }
+            }
+            route(part, context: context)
+        case .body(let bytes):
+            switch reading {
+            case .routed: context.fireChannelRead(wrapInboundOut(part))
+            case .read: break  // a GET's body, if any, means nothing here
+            case .transfer(let head, var body):
+                guard body.readableBytes + bytes.readableBytes <= fast.limits.requestBodyBytesMax else {
+                    // Too large for us: the router gathers it and answers 413.
+                    route(.head(head), context: context)
+                    context.fireChannelRead(wrapInboundOut(.body(body)))
+                    context.fireChannelRead(wrapInboundOut(part))
+                    return
+                }
+                reading = .idle  // drop the reference the enum holds, so the append does not copy
+                body.writeImmutableBuffer(bytes)
+                reading = .transfer(head: head, body: body)
+            case .idle: preconditionFailure("a body outside a request")
+            }
+        case .end:
+            let finished = reading
+            reading = .idle
+            switch finished {
+            case .routed:
+                context.fireChannelRead(wrapInboundOut(part))
+            case .read(let body, let route):
+                write(.ok, body: body, context: context)
+                route.record(status: 200, elapsedNs: DispatchTime.now().uptimeNanoseconds - requestStartNs)
+            case .transfer(let head, let body):
+                if let (transfer, transactionText) = FastTransferBody.parse(body), fast.inFlight.enter(limit: fast.limits.inFlightRequestsMax) {
+                    submit(transfer, transactionText: transactionText, context: context)
+                } else {
+                    route(.head(head), context: context)
+                    context.fireChannelRead(wrapInboundOut(.body(body)))
+                    context.fireChannelRead(wrapInboundOut(part))
+                    reading = .idle
+                }
+            case .idle:
+                preconditionFailure("an end outside a request")
+            }
+        }
+    }
+
+    private func route(_ head: HTTPRequestPart, context: ChannelHandlerContext) {
+        routedInFlight += 1
+        reading = .routed
+        context.fireChannelRead(wrapInboundOut(head))
+    }
+
+    private func submit(_ transfer: Transfer, transactionText: String, context: ChannelHandlerContext) {
+        writeInFlight = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        fast.backend.submit(.transfer(transfer), timeoutMs: fast.limits.requestTimeoutMs) { result in
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.finishTransfer(result, id: transfer.id, transactionText: transactionText, context: context)
+            }
+        }
+    }
+
+    private func finishTransfer(_ result: Result<WriteOutcome, Error>, id: UInt128, transactionText: String, context: ChannelHandlerContext) {
+        fast.inFlight.leave()
+        writeInFlight = false
+        var status = HTTPResponse.Status.ok
+        do {
+            let answer = try transferAnswer(try result.get(), id: id, transactionText: transactionText)
+            status = answer.status
+            write(status, body: context.channel.allocator.buffer(string: answer.text), context: context)
+        } catch {
+            let problem = error as? Problem ?? Problem.unavailable("\(error)")
+            status = problem.status
+            write(status, body: context.channel.allocator.buffer(string: problem.bodyText(instance: FastPathHandler.transferPath)),
+                  extraHeaders: problem.answerHeaders, context: context)
+        }
+        FastRoute.transfer.record(status: status.code, elapsedNs: DispatchTime.now().uptimeNanoseconds - requestStartNs)
+        // What arrived meanwhile, in order, until another write has to wait.
+        let waiting = held
+        held = []
+        for (index, part) in waiting.enumerated() {
+            if writeInFlight {
+                held.append(contentsOf: waiting[index...])
+                break
+            }
+            handle(part, context: context)
+        }
+        needsFlush = false
+        context.flush()
+        // Parts handed to the router here, outside a read, are delivered by the read-complete
+        // that NIOAsyncChannel waits for.
+        if !waiting.isEmpty { context.fireChannelReadComplete() }
+        if readSuppressed && !writeInFlight {
+            readSuppressed = false
+            context.read()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if writeInFlight {
+            readSuppressed = true
+        } else {
+            context.read()
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            precondition(routedInFlight > 0, "the router ended an answer it was not given")
+            routedInFlight -= 1
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// The answer's body when the fast path may give it; nil to route the request.
+    private func readAnswer(_ head: HTTPRequest, _ allocator: ByteBufferAllocator) -> (ByteBuffer, FastRoute)? {
+        guard head.method == .get, let path = head.path,
+              fast.keys.refusal(authorization: head.headerFields[.authorization], write: false) == nil else { return nil }
+        if path == "/healthz" { return (allocator.buffer(staticString: FastPathHandler.healthText), .health) }
+        guard path.hasPrefix(FastPathHandler.accountsPrefix) else { return nil }
+        let idText = path.dropFirst(FastPathHandler.accountsPrefix.count)
+        guard let id = Identifier.account(String(idText)) else { return nil }  // '?', '/', bad ids: the router says why
+        let (found, op) = fast.readModel.account(id: id)
+        guard let found else { return nil }
+        var body = allocator.buffer(capacity: 320)
+        writeAccountText(found, op: op, into: &body)
+        return (body, .account)
+    }
+
+    /// No `Connection` header, or only `keep-alive` (what HTTP/1.1 means anyway): a `close`, or
+    /// an upgrade, is the router's to handle.
+    private static func keepsAlive(_ head: HTTPRequest) -> Bool {
+        let values = head.headerFields[values: .connection]
+        return values.allSatisfy { $0.lowercased() == "keep-alive" }
+    }
+
+    private func isFastTransfer(_ head: HTTPRequest) -> Bool {
+        head.method == .post && head.path == FastPathHandler.transferPath && head.headerFields[.expect] == nil
+            && fast.keys.refusal(authorization: head.headerFields[.authorization], write: true) == nil
+    }
+
+    private func write(_ status: HTTPResponse.Status, body: ByteBuffer, extraHeaders: HTTPFields? = nil, context: ChannelHandlerContext) {
+        var head = FastPathHandler.okHead
+        head.status = status
+        if let extraHeaders { for field in extraHeaders { head.headerFields[field.name] = field.value } }
+        head.headerFields[.contentLength] = String(body.readableBytes)
+        head.headerFields[.date] = httpDate()
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        needsFlush = true
+    }
+
+    /// The `Date` header (RFC 9110 IMF-fixdate), formatted once a second per connection.
+    private func httpDate() -> String {
+        var now = time_t()
+        time(&now)
+        let second = Int(now)
+        if second != dateSecond {
+            dateSecond = second
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            var buffer = [CChar](repeating: 0, count: 40)
+            let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+            dateText = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return dateText
+    }
+}
+
+/// The ordinary transfer body, parsed without Foundation: one JSON object of exactly the five
+/// fields, each a string with nothing escaped, in any order. Nil for anything else (the router
+/// parses it properly and names the problem); the values are validated as the router validates them.
+enum FastTransferBody {
+    static func parse(_ body: ByteBuffer) -> (transfer: Transfer, transactionText: String)? {
+        var fields: [String: String] = [:]
+        let parsed: Bool = body.withUnsafeReadableBytes { bytes in
+            var index = 0
+            func skipSpace() { while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 { index += 1 } }
+            func string() -> String? {
+                guard index < bytes.count, bytes[index] == 0x22 else { return nil }
+                index += 1
+                let start = index
+                while index < bytes.count, bytes[index] != 0x22 {
+                    guard bytes[index] >= 0x20, bytes[index] != 0x5C, bytes[index] < 0x80 else { return nil }  // escapes, controls, non-ASCII: the router
+                    index += 1
+                }
+                guard index < bytes.count else { return nil }
+                index += 1
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<(index - 1)]), as: UTF8.self)
+            }
+            skipSpace()
+            guard index < bytes.count, bytes[index] == 0x7B else { return false }
+            index += 1
+            while true {
+                skipSpace()
+                guard let key = string() else { return false }
+                skipSpace()
+                guard index < bytes.count, bytes[index] == 0x3A else { return false }
+                index += 1
+                skipSpace()
+                guard let value = string(), fields.updateValue(value, forKey: key) == nil else { return false }
+                skipSpace()
+                guard index < bytes.count else { return false }
+                if bytes[index] == 0x2C { index += 1; continue }
+                guard bytes[index] == 0x7D else { return false }
+                index += 1
+                skipSpace()
+                return index == bytes.count
+            }
+        }
+        guard parsed, fields.count == 5, let fromText = fields["from_account"], let toText = fields["to_account"],
+              let amountText = fields["amount"], let currency = fields["currency"], let transactionText = fields["transaction_id"],
+              let from = Identifier.account(fromText), let to = Identifier.account(toText),
+              let exponent = Currency.exponents[currency], let ledger = Currency.ledger(of: currency),
+              case .success(let amount) = Amount.minorUnits(amountText, exponent: exponent),
+              let id = Identifier.transaction(transactionText) else { return nil }
+        return (Transfer(id: id, debitAccountId: from, creditAccountId: to, amount: amount, ledger: ledger), transactionText)
+    }
+}
+
+/// The request metrics of a fast answer: the same series Hummingbird's `MetricsMiddleware` writes
+/// for the route, so `/metrics` counts every request once, whichever path answered it.
+enum FastRoute {
+    case account
+    case health
+    case transfer
+
+    private static let accountMetrics = RouteMetrics(route: "/v1/wallet/accounts/{id}", method: "GET", status: 200)
+    private static let healthMetrics = RouteMetrics(route: "/healthz", method: "GET", status: 200)
+    private static let transferCreated = RouteMetrics(route: "/v1/wallet/balance_transfer", method: "POST", status: 201)
+
+    func record(status: Int, elapsedNs: UInt64) {
+        let metrics: RouteMetrics
+        switch self {
+        case .account: metrics = FastRoute.accountMetrics
+        case .health: metrics = FastRoute.healthMetrics
+        case .transfer: metrics = status == 201 ? FastRoute.transferCreated : RouteMetrics(route: "/v1/wallet/balance_transfer", method: "POST", status: status)
+        }
+        metrics.requests.increment()
+        metrics.fastAnswers.increment()
+        metrics.duration.recordNanoseconds(Int64(elapsedNs))
+        if status >= 400 { metrics.errors?.increment() }
+    }
+}
+
+private struct RouteMetrics {
+    let requests: Counter
+    let duration: Metrics.Timer
+    let errors: Counter?
+    /// Of `requests`, those the fast path answered (`wallet_fast_path_answers`).
+    let fastAnswers: Counter
+
+    init(route: String, method: String, status: Int) {
+        let dimensions = [("http.route", route), ("http.request.method", method), ("http.response.status_code", String(status))]
+        requests = Counter(label: "hb.requests", dimensions: dimensions)
+        fastAnswers = Counter(label: "wallet.fast_path_answers", dimensions: dimensions)
+        duration = Metrics.Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        errors = status >= 400 ? Counter(label: "hb.request.errors", dimensions: [("http.route", route), ("http.request.method", method), ("error.type", String(status))]) : nil
+    }
+}
