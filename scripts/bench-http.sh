@@ -7,6 +7,7 @@
 #   1. GET /healthz                      (the API's HTTP stack with no ledger work)
 #   2. GET /v1/wallet/accounts/{random}  (read model)
 #   3. POST /v1/wallet/balance_transfer  (random accounts, unique transaction ids: durable, applied)
+#   4. GET /v1/wallet/accounts/{random}?at_op={random op of run 3}  (balance history), and a replay
 # REPLICAS=3 runs the same against a 3-replica cluster, each replica serving the API (`wallet start
 # --http`): reads from a follower, writes to the leader. Only processes this script starts are
 # stopped, by PID.
@@ -114,6 +115,21 @@ run "POST /v1/wallet/balance_transfer ($WRITE_CONNECTIONS connections, durable)"
 sleep 0.5
 op_after=$(curl -s "http://127.0.0.1:$WRITE_PORT/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["op"])')
 echo "  batches written during the POST run: $((op_after - op_before))"
+# Past balances: at random ops the POST run wrote (the read model's balance history), and one
+# from before the server started (a snapshot restore plus a replay of the log).
+cat >"$DATA/past.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/v1/wallet/accounts/" .. math.random(2, $ACCOUNTS) .. "?at_op=" .. math.random($((op_before + 1)), $op_after))
+end
+LUA
+run "GET /v1/wallet/accounts/{id}?at_op=N (balance history, ops $((op_before + 1))...$op_after)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/past.lua" "http://127.0.0.1:$READ_PORT"
+if [[ "$REPLICAS" == "1" ]]; then
+    echo "== GET /v1/wallet/accounts/{id}?at_op=2 (before the window: replayed), 3 times"
+    for _ in 1 2 3; do
+        curl -s -w "  HTTP %{http_code} in %{time_total} s\n" "http://127.0.0.1:$READ_PORT/v1/wallet/accounts/5?at_op=2" | sed -e 's/^{.*"source":"\([a-z_]*\)".*}/  source: \1\n/'
+    done
+fi
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 wait 2>/dev/null || true
 trap - EXIT
