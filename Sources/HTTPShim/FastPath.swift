@@ -192,7 +192,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             let answer = try transferAnswer(try result.get(), id: id, transactionText: transactionText)
             status = answer.status
-            write(status, body: context.channel.allocator.buffer(string: answer.text), context: context)
+            write(status, body: answer.body, context: context)
         } catch {
             let problem = error as? Problem ?? Problem.unavailable("\(error)")
             status = problem.status
@@ -305,22 +305,26 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// fields, each a string with nothing escaped, in any order. Nil for anything else (the router
 /// parses it properly and names the problem); the values are validated as the router validates them.
 enum FastTransferBody {
+    /// The fields, in the order of `values` below.
+    private static let names: [[UInt8]] = ["from_account", "to_account", "amount", "currency", "transaction_id"].map { Array($0.utf8) }
+
     static func parse(_ body: ByteBuffer) -> (transfer: Transfer, transactionText: String)? {
-        var fields: [String: String] = [:]
+        var values: [String?] = [nil, nil, nil, nil, nil]
         let parsed: Bool = body.withUnsafeReadableBytes { bytes in
             var index = 0
             func skipSpace() { while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 { index += 1 } }
-            func string() -> String? {
+            /// A string with nothing escaped, no controls, ASCII only: its byte range (else nil: the router's).
+            func string() -> Range<Int>? {
                 guard index < bytes.count, bytes[index] == 0x22 else { return nil }
                 index += 1
                 let start = index
                 while index < bytes.count, bytes[index] != 0x22 {
-                    guard bytes[index] >= 0x20, bytes[index] != 0x5C, bytes[index] < 0x80 else { return nil }  // escapes, controls, non-ASCII: the router
+                    guard bytes[index] >= 0x20, bytes[index] != 0x5C, bytes[index] < 0x80 else { return nil }
                     index += 1
                 }
                 guard index < bytes.count else { return nil }
                 index += 1
-                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<(index - 1)]), as: UTF8.self)
+                return start..<(index - 1)
             }
             skipSpace()
             guard index < bytes.count, bytes[index] == 0x7B else { return false }
@@ -332,7 +336,9 @@ enum FastTransferBody {
                 guard index < bytes.count, bytes[index] == 0x3A else { return false }
                 index += 1
                 skipSpace()
-                guard let value = string(), fields.updateValue(value, forKey: key) == nil else { return false }
+                guard let value = string(),
+                      let slot = names.firstIndex(where: { $0.elementsEqual(bytes[key]) }), values[slot] == nil else { return false }
+                values[slot] = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[value]), as: UTF8.self)
                 skipSpace()
                 guard index < bytes.count else { return false }
                 if bytes[index] == 0x2C { index += 1; continue }
@@ -342,9 +348,8 @@ enum FastTransferBody {
                 return index == bytes.count
             }
         }
-        guard parsed, fields.count == 5, let fromText = fields["from_account"], let toText = fields["to_account"],
-              let amountText = fields["amount"], let currency = fields["currency"], let transactionText = fields["transaction_id"],
-              let from = Identifier.account(fromText), let to = Identifier.account(toText),
+        guard parsed, let fromText = values[0], let toText = values[1], let amountText = values[2], let currency = values[3],
+              let transactionText = values[4], let from = Identifier.account(fromText), let to = Identifier.account(toText),
               let exponent = Currency.exponents[currency], let ledger = Currency.ledger(of: currency),
               case .success(let amount) = Amount.minorUnits(amountText, exponent: exponent),
               let id = Identifier.transaction(transactionText) else { return nil }

@@ -137,7 +137,7 @@ public struct WalletAPI: Sendable {
         let outcome = try await writer.submit(.transfer(Transfer(id: id, debitAccountId: from, creditAccountId: to, amount: amount, ledger: ledger)),
                                               timeoutMs: limits.requestTimeoutMs)
         let answer = try transferAnswer(outcome, id: id, transactionText: transactionText)
-        return Response(status: answer.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer.text)))
+        return Response(status: answer.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.body))
     }
 
     private func createAccount(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -467,16 +467,38 @@ func writeAccountText(_ account: Account, op: UInt64, into buffer: inout ByteBuf
 /// `transferJSON` plus `op` and `replayed`, as JSONText would write it, without the dictionary:
 /// the answer to every transfer.
 func transferText(_ transfer: Transfer, transactionId: String, op: UInt64, replayed: Bool) -> String {
+    var buffer = ByteBufferAllocator().buffer(capacity: 256)
+    writeTransferText(transfer, transactionId: transactionId, op: op, replayed: replayed, into: &buffer)
+    return String(buffer: buffer)
+}
+
+/// `transferText`, written straight into the answer's buffer.
+func writeTransferText(_ transfer: Transfer, transactionId: String, op: UInt64, replayed: Bool, into buffer: inout ByteBuffer) {
     let (code, exponent) = Currency.display(transfer.ledger)
-    var text = "{\"amount\":\"" + Amount.format(transfer.amount, exponent: exponent)
-    text += "\",\"currency\":\"" + code
-    text += "\",\"from_account\":\"" + String(transfer.debitAccountId)
-    text += "\",\"op\":" + String(op) + ",\"replayed\":" + (replayed ? "true" : "false")
-    text += ",\"timestamp_ns\":" + String(transfer.timestamp)
-    text += ",\"to_account\":\"" + String(transfer.creditAccountId)
-    text += "\",\"transaction_id\":" + JSONText.encode(transactionId)
-    text += ",\"transfer_id\":\"" + String(transfer.id) + "\"}"
-    return text
+    buffer.writeStaticString("{\"amount\":\"")
+    DecimalText.write(transfer.amount, exponent: exponent, into: &buffer)
+    buffer.writeStaticString("\",\"currency\":\"")
+    buffer.writeString(code)
+    buffer.writeStaticString("\",\"from_account\":\"")
+    DecimalText.write(transfer.debitAccountId, exponent: 0, into: &buffer)
+    buffer.writeStaticString("\",\"op\":")
+    DecimalText.write(UInt128(op), exponent: 0, into: &buffer)
+    buffer.writeStaticString(replayed ? ",\"replayed\":true,\"timestamp_ns\":" : ",\"replayed\":false,\"timestamp_ns\":")
+    DecimalText.write(UInt128(transfer.timestamp), exponent: 0, into: &buffer)
+    buffer.writeStaticString(",\"to_account\":\"")
+    DecimalText.write(transfer.creditAccountId, exponent: 0, into: &buffer)
+    buffer.writeStaticString("\",\"transaction_id\":")
+    // A valid transaction id is a UUID or digits: nothing to escape; anything else goes through JSONText.
+    if transactionId.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x2D }) {
+        buffer.writeStaticString("\"")
+        buffer.writeString(transactionId)
+        buffer.writeStaticString("\"")
+    } else {
+        buffer.writeString(JSONText.encode(transactionId))
+    }
+    buffer.writeStaticString(",\"transfer_id\":\"")
+    DecimalText.write(transfer.id, exponent: 0, into: &buffer)
+    buffer.writeStaticString("\"}")
 }
 
 /// One change to an account (a page of its transfers, or a replayed `change` event).
@@ -506,7 +528,7 @@ func transferJSON(_ transfer: Transfer, transactionId: String) -> [String: Any] 
 
 /// What a submitted transfer's outcome is answered with (the router and the fast path alike):
 /// 201 with the transfer, 200 with the first outcome for a retry, or the problem.
-func transferAnswer(_ outcome: WriteOutcome, id: UInt128, transactionText: String) throws -> (status: HTTPResponse.Status, text: String) {
+func transferAnswer(_ outcome: WriteOutcome, id: UInt128, transactionText: String) throws -> (status: HTTPResponse.Status, body: ByteBuffer) {
     let result = TransferResult(rawValue: outcome.result)
     // A retry of the same transaction_id answers what the first attempt got.
     let replayed = result == .exists || result == .idAlreadyFailed
@@ -516,7 +538,9 @@ func transferAnswer(_ outcome: WriteOutcome, id: UInt128, transactionText: Strin
                           detail: "the ledger refused this transfer\(replayed ? " when it was first submitted" : ""): \(stored.result.name)",
                           result: stored.result.name)
         }
-        return (replayed ? .ok : .created, transferText(stored.transfer, transactionId: transactionText, op: outcome.op, replayed: replayed))
+        var body = ByteBufferAllocator().buffer(capacity: 256)
+        writeTransferText(stored.transfer, transactionId: transactionText, op: outcome.op, replayed: replayed, into: &body)
+        return (replayed ? .ok : .created, body)
     }
     if result == .existsWithDifferentFields {
         throw Problem(.conflict, "transaction-id-reused", "Transaction id already used",

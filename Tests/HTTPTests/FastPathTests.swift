@@ -3,6 +3,7 @@
 import Foundation
 import NIOCore
 @testable import HTTPShim
+import LedgerCore
 import TestSupport
 import XCTest
 
@@ -238,5 +239,41 @@ final class DecimalTextTests: XCTestCase {
         var buffer = ByteBufferAllocator().buffer(capacity: 64)
         DecimalText.writeDifference(5, minus: 1234, exponent: 2, into: &buffer)
         XCTAssertEqual(String(buffer: buffer), Amount.formatDifference(5, minus: 1234, exponent: 2))
+    }
+}
+
+final class FastTransferBodyTests: XCTestCase {
+    /// The fast parse takes only the ordinary body; everything else is left to the router (nil).
+    func testOnlyTheOrdinaryBodyIsTaken() throws {
+        func parse(_ text: String) -> (transfer: Transfer, transactionText: String)? {
+            FastTransferBody.parse(ByteBufferAllocator().buffer(string: text))
+        }
+        let parsed = try XCTUnwrap(parse(#" { "transaction_id" : "42", "currency":"JPY","amount":"1500","to_account":"2",  "from_account":"1" }"#))
+        XCTAssertEqual(parsed.transfer.id, 42)
+        XCTAssertEqual(parsed.transfer.debitAccountId, 1)
+        XCTAssertEqual(parsed.transfer.creditAccountId, 2)
+        XCTAssertEqual(parsed.transfer.amount, 1500)
+        XCTAssertEqual(parsed.transfer.ledger, CurrencyCode.parse("JPY"))
+        XCTAssertEqual(parsed.transactionText, "42")
+        let uuid = try XCTUnwrap(parse(#"{"from_account":"1","to_account":"2","amount":"12.34","currency":"USD","transaction_id":"5f0c6a8e-6f3b-4a51-9c55-0d7a1f2b3c4d"}"#))
+        XCTAssertEqual(uuid.transfer.amount, 1234)
+        XCTAssertEqual(uuid.transfer.id, 0x5f0c6a8e6f3b4a519c550d7a1f2b3c4d)
+        for body in [
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"US\u0044","transaction_id":"5"}"#,  // an escape
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5","memo":"x"}"#,  // unknown field
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD"}"#,  // missing field
+            #"{"from_account":"1","from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5"}"#,  // twice
+            #"{"from_account":1,"to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5"}"#,  // a number
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5"} x"#,  // trailing bytes
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5""#,  // cut short
+            #"{"from_account":"1","to_account":"2","amount":"1.001","currency":"USD","transaction_id":"5"}"#,  // too many decimals
+            #"{"from_account":"x","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"5"}"#,  // a bad id
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"XXX","transaction_id":"5"}"#,  // unknown currency
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"0"}"#,  // id 0
+            #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"é"}"#,  // not ASCII
+            "[]", "", "{}",
+        ] {
+            XCTAssertNil(parse(body), body)
+        }
     }
 }
