@@ -21,10 +21,43 @@ struct BalanceHistory {
         var value: UInt128 { UInt128(high) << 64 | UInt128(low) }
     }
 
-    /// The four balance columns of an account, in `Column` order; a column never changed in the
-    /// generation has no entries (its value at the generation's end is the next one's, or the current).
+    /// The four balance columns of an account; a column never changed in the generation has no
+    /// entries (its value at the generation's end is the next one's, or the current).
     struct Track {
-        var columns: [[Entry]] = [[], [], [], []]
+        var debitsPending: [Entry] = []
+        var debitsPosted: [Entry] = []
+        var creditsPending: [Entry] = []
+        var creditsPosted: [Entry] = []
+
+        func entries(_ column: Column) -> [Entry] {
+            switch column {
+            case .debitsPending: debitsPending
+            case .debitsPosted: debitsPosted
+            case .creditsPending: creditsPending
+            case .creditsPosted: creditsPosted
+            }
+        }
+
+        /// Notes each column `before` and `after` differ in; returns the entries added.
+        mutating func record(op: UInt64, startOp: UInt64, before: Account?, after: Account) -> Int {
+            Track.note(&debitsPending, before?.debitsPending ?? 0, after.debitsPending, op: op, startOp: startOp)
+                + Track.note(&debitsPosted, before?.debitsPosted ?? 0, after.debitsPosted, op: op, startOp: startOp)
+                + Track.note(&creditsPending, before?.creditsPending ?? 0, after.creditsPending, op: op, startOp: startOp)
+                + Track.note(&creditsPosted, before?.creditsPosted ?? 0, after.creditsPosted, op: op, startOp: startOp)
+        }
+
+        /// A column's first change in the generation also notes its value at the generation's start,
+        /// so a search never falls off the front.
+        private static func note(_ entries: inout [Entry], _ old: UInt128, _ new: UInt128, op: UInt64, startOp: UInt64) -> Int {
+            guard old != new else { return 0 }
+            var added = 1
+            if entries.isEmpty {
+                entries.append(Entry(op: startOp, low: UInt64(truncatingIfNeeded: old), high: UInt64(old >> 64)))
+                added += 1
+            }
+            entries.append(Entry(op: op, low: UInt64(truncatingIfNeeded: new), high: UInt64(new >> 64)))
+            return added
+        }
     }
 
     enum Column: Int, CaseIterable {
@@ -106,18 +139,8 @@ struct BalanceHistory {
         times.append(batch)
         let last = generations.count - 1
         let startOp = generations[last].startOp
-        for (before, after) in changes {
-            for column in Column.allCases {
-                let old = before.map(column.value) ?? 0
-                let new = column.value(of: after)
-                guard old != new else { continue }
-                var added = 0
-                generations[last].tracks[after.id, default: Track()].columns[column.rawValue].withFirstEntry(startOp: startOp, old: old) {
-                    added += 1
-                }
-                generations[last].tracks[after.id]!.columns[column.rawValue].append(Entry(op: op, low: UInt64(truncatingIfNeeded: new), high: UInt64(new >> 64)))
-                generations[last].entries += added + 1
-            }
+        for (before, after) in changes where before.map({ !Self.sameBalances($0, after) }) ?? true {
+            generations[last].entries += generations[last].tracks[after.id, default: Track()].record(op: op, startOp: startOp, before: before, after: after)
         }
         if generations[last].entries >= max(entriesMax / 2, 1) {
             generations.append(Generation(startOp: op))
@@ -128,6 +151,10 @@ struct BalanceHistory {
                 timesFirstOp = keepFrom
             }
         }
+    }
+
+    private static func sameBalances(_ a: Account, _ b: Account) -> Bool {
+        a.debitsPending == b.debitsPending && a.debitsPosted == b.debitsPosted && a.creditsPending == b.creditsPending && a.creditsPosted == b.creditsPosted
     }
 
     /// The batch time of `op`, when the window holds it.
@@ -147,7 +174,7 @@ struct BalanceHistory {
             var at = op
             var found: UInt128?
             while index < generations.count {
-                if let entries = generations[index].tracks[current.id]?.columns[column.rawValue], !entries.isEmpty {
+                if let entries = generations[index].tracks[current.id]?.entries(column), !entries.isEmpty {
                     found = entries.value(atOp: at)
                     break
                 }
@@ -163,7 +190,7 @@ struct BalanceHistory {
     func changed(_ id: UInt128, inOp op: UInt64) -> Bool {
         for generation in generations where generation.startOp < op {
             guard let track = generation.tracks[id] else { continue }
-            for entries in track.columns where entries.contains(op: op) { return true }
+            for column in Column.allCases where track.entries(column).contains(op: op) { return true }
         }
         return false
     }
@@ -182,13 +209,6 @@ struct BalanceHistory {
 }
 
 extension Array where Element == BalanceHistory.Entry {
-    /// Adds the column's value at the generation's start first, when this is its first change.
-    fileprivate mutating func withFirstEntry(startOp: UInt64, old: UInt128, added: () -> Void) {
-        guard isEmpty else { return }
-        append(BalanceHistory.Entry(op: startOp, low: UInt64(truncatingIfNeeded: old), high: UInt64(old >> 64)))
-        added()
-    }
-
     /// The value of the last entry at or before `op` (the first entry is at or before any op asked).
     fileprivate func value(atOp op: UInt64) -> UInt128 {
         var low = 0
