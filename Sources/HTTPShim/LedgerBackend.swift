@@ -13,6 +13,8 @@ protocol LedgerBackend: Sendable {
     func submit(_ work: LedgerWriter.Work, timeoutMs: Int, completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void)
     /// An account as of an op at least as late as every write acknowledged before the call.
     func linearizableAccount(_ id: UInt128, timeoutMs: Int) async throws -> (account: Account?, op: UInt64)
+    /// A transfer as of an op at least as late as every write acknowledged before the call.
+    func linearizableTransfer(_ id: UInt128, timeoutMs: Int) async throws -> WriteOutcome
     /// Role, term, commit op and digest mismatches, for the metrics.
     func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int)
 }
@@ -30,6 +32,11 @@ extension LedgerWriter: LedgerBackend {
     /// read model is linearizable.
     func linearizableAccount(_ id: UInt128, timeoutMs: Int) async throws -> (account: Account?, op: UInt64) {
         readModel.account(id: id)
+    }
+
+    /// The writer's own queue: after every write queued before it.
+    func linearizableTransfer(_ id: UInt128, timeoutMs: Int) async throws -> WriteOutcome {
+        try await submit(.lookupTransfer(id), timeoutMs: timeoutMs)
     }
 
     func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int) {

@@ -186,6 +186,21 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         }
     }
 
+    /// The leader's read index, then this replica's own state once it has applied that op (the
+    /// read-index protocol: no write acknowledged before the call can be missing). The wire has
+    /// no bare read-index request, so the barrier is a one-account look-up through the leader.
+    func linearizableTransfer(_ id: UInt128, timeoutMs: Int) async throws -> WriteOutcome {
+        let deadline = Date(timeIntervalSinceNow: Double(timeoutMs) / 1000)
+        let readIndex: UInt64
+        do {
+            readIndex = try await pool.run { client in try client.lookupAccounts([id]) }.op
+        } catch {
+            throw Problem.unavailable("no leader answered the read: \(error)")
+        }
+        let stored = try await local(until: readIndex, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.transfer(id: id) }
+        return WriteOutcome(result: 0, op: max(readIndex, readModel.op), stored: stored, account: nil)
+    }
+
     func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int) {
         await withCheckedContinuation { continuation in
             let server = self.server

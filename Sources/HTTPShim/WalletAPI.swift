@@ -345,11 +345,20 @@ public struct WalletAPI: Sendable {
         try authorize(request, write: false)
         let text = try context.parameters.require("id")
         guard let id = Identifier.transaction(text) else { throw Problem.invalidTransactionId(text) }
-        let outcome = try await writer.submit(.lookupTransfer(id), timeoutMs: limits.requestTimeoutMs)
+        let query = request.uri.queryParameters
+        try onlyParameters(query, ["consistency"])
+        let consistency = query.get("consistency").map { String($0) } ?? "applied"
+        guard consistency == "applied" || consistency == "linearizable" else {
+            throw Problem.invalidField("consistency", "'\(consistency.prefix(40))' is neither 'applied' (the default: this replica's state) nor 'linearizable' (the leader's read index)")
+        }
+        let outcome = consistency == "linearizable"
+            ? try await writer.linearizableTransfer(id, timeoutMs: limits.requestTimeoutMs)
+            : try await writer.submit(.lookupTransfer(id), timeoutMs: limits.requestTimeoutMs)
         guard let stored = outcome.stored else { throw Problem.notFound("transfer \(text.prefix(64)) does not exist (as of op \(outcome.op))") }
         var object = transferJSON(stored.transfer, transactionId: text)
         object["result"] = stored.result.name
         object["op"] = outcome.op
+        object["consistency"] = consistency
         return json(.ok, object)
     }
 

@@ -45,7 +45,13 @@ final class ReplicaHTTPTests: XCTestCase {
         let local = try httpRequest(baseURL: urls[follower], "GET", "/v1/wallet/accounts/2")
         XCTAssertEqual(local.json["balance"] as? String, "7.50")
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(local.json["op"] as? Int), op)
-        // Another replica: linearizable through the leader's read index, and its own read model soon after.
+        // Another replica: the transfer, and the account, through the leader's read index at once.
+        let transferRead = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/transfers/3b2f0e7c-1a01-4f4e-9a51-8d9b2c2e6c0e?consistency=linearizable")
+        XCTAssertEqual(transferRead.status, 200, transferRead.text)
+        XCTAssertEqual(transferRead.json["consistency"] as? String, "linearizable")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(transferRead.json["op"] as? Int), op)
+        XCTAssertEqual(transferRead.json["amount"] as? String, "7.50")
+        XCTAssertEqual(try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/transfers/3b2f0e7c-1a01-4f4e-9a51-8d9b2c2e6c0e?consistency=eventual").status, 400)
         let linearizable = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/accounts/2?consistency=linearizable")
         XCTAssertEqual(linearizable.status, 200, linearizable.text)
         XCTAssertEqual(linearizable.json["balance"] as? String, "7.50")

@@ -47,6 +47,10 @@ final class WalletAPITests: XCTestCase {
         XCTAssertEqual(stored.status, 200)
         XCTAssertEqual(stored.json["result"] as? String, "ok")
         XCTAssertEqual(try server.request("GET", "/v1/wallet/transfers/12345").status, 404)
+        let linearizable = try server.request("GET", "/v1/wallet/transfers/" + uuid + "?consistency=linearizable")
+        XCTAssertEqual(linearizable.json["consistency"] as? String, "linearizable")
+        XCTAssertEqual(linearizable.json["transfer_id"] as? String, stored.json["transfer_id"] as? String)
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/transfers/" + uuid + "?colour=red").status, 400)
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/77").status, 404)
 
         // A refusal by the ledger is a 422 with its result code, and a retry answers the same.
