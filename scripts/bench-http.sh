@@ -3,7 +3,8 @@
 # A data directory with ACCOUNTS funded accounts is served by `wallet serve`; then, each for
 # DURATION seconds with CONNECTIONS connections on THREADS wrk threads (1 by default: on two cores a
 # second wrk thread takes the server's CPU, not load it harder):
-#   0. bare SwiftNIO HTTP/1.1 answering a fixed 200 (`wallet http-baseline`): the machine's ceiling
+#   0. bare SwiftNIO HTTP/1.1 answering a fixed 200 (`wallet http-baseline`): the machine's ceiling,
+#      with the GET requests and with the POST requests of run 3
 #   1. GET /healthz                      (the API's HTTP stack with no ledger work)
 #   2. GET /v1/wallet/accounts/{random}  (read model)
 #   3. POST /v1/wallet/balance_transfer  (random accounts, unique transaction ids: durable, applied)
@@ -106,6 +107,7 @@ run() {
 baseline_pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$((PORT + 50))/" >/dev/null 2>&1 && break; sleep 0.1; done
 run "bare SwiftNIO HTTP/1.1, fixed 200 (baseline: the ceiling of this machine)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$((PORT + 50))/"
+run "bare SwiftNIO HTTP/1.1, fixed 200, the POST run's requests (baseline for run 3)" -t"$THREADS" -c"$WRITE_CONNECTIONS" -d"${DURATION}s" --latency -s "$DATA/post.lua" "http://127.0.0.1:$((PORT + 50))"
 kill "$baseline_pid" 2>/dev/null || true
 wait "$baseline_pid" 2>/dev/null || true
 run "GET /healthz (the API's HTTP stack, no ledger work)" -t"$THREADS" -c"$READ_CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$READ_PORT/healthz"
