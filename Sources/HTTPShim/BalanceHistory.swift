@@ -7,7 +7,8 @@ import LedgerCore
 /// each of its four balance columns that changed. A past balance is then four binary searches
 /// (microseconds) instead of a snapshot restore and a replay (seconds).
 ///
-/// Bounded: at most `entriesMax` entries (24 bytes each) in two generations. When the newer one
+/// Bounded: at most `entriesMax` entries (24 bytes each, plus the arrays' spare capacity: up to
+/// as much again) in two generations. When the newer one
 /// reaches half, it becomes the older, the older is dropped, and a new one starts at the current op;
 /// so the window always reaches back at least `entriesMax / 2` changes. Ops before the window (and
 /// an instant inside a batch that changed the account) are rebuilt from the log by `History` instead.
