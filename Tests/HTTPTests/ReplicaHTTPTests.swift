@@ -63,6 +63,13 @@ final class ReplicaHTTPTests: XCTestCase {
             applied = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/accounts/2")
         }
         XCTAssertEqual(applied.json["balance"] as? String, "7.50", "bounded staleness: the replica applies what was committed")
+        // The past, from that replica's own balance history (fed by the batches it applied).
+        let before = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/accounts/2?at_op=\(op - 1)")
+        XCTAssertEqual(before.json["balance"] as? String, "0.00", before.text)
+        XCTAssertEqual(before.json["source"] as? String, "balance_history")
+        let after = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/accounts/2?at_op=\(op)")
+        XCTAssertEqual(after.json["balance"] as? String, "7.50", after.text)
+        XCTAssertEqual(after.json["source"] as? String, "balance_history")
 
         // A retry through the leader: the first outcome, nothing moves twice.
         let retry = try httpRequest(baseURL: urls[leader], "POST", "/v1/wallet/balance_transfer", body: body)
