@@ -305,12 +305,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// fields, each a string with nothing escaped, in any order. Nil for anything else (the router
 /// parses it properly and names the problem); the values are validated as the router validates them.
 enum FastTransferBody {
-    /// The fields, in the order of `values` below.
-    private static let names: [[UInt8]] = ["from_account", "to_account", "amount", "currency", "transaction_id"].map { Array($0.utf8) }
-
     static func parse(_ body: ByteBuffer) -> (transfer: Transfer, transactionText: String)? {
-        var values: [String?] = [nil, nil, nil, nil, nil]
-        let parsed: Bool = body.withUnsafeReadableBytes { bytes in
+        body.withUnsafeReadableBytes { bytes -> (transfer: Transfer, transactionText: String)? in
+            // Each field's value as a byte range; the five keys have five different lengths.
+            var from: Range<Int>?, to: Range<Int>?, amount: Range<Int>?, currency: Range<Int>?, transaction: Range<Int>?
             var index = 0
             func skipSpace() { while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 { index += 1 } }
             /// A string with nothing escaped, no controls, ASCII only: its byte range (else nil: the router's).
@@ -326,34 +324,48 @@ enum FastTransferBody {
                 index += 1
                 return start..<(index - 1)
             }
-            skipSpace()
-            guard index < bytes.count, bytes[index] == 0x7B else { return false }
-            index += 1
-            while true {
-                skipSpace()
-                guard let key = string() else { return false }
-                skipSpace()
-                guard index < bytes.count, bytes[index] == 0x3A else { return false }
-                index += 1
-                skipSpace()
-                guard let value = string(),
-                      let slot = names.firstIndex(where: { $0.elementsEqual(bytes[key]) }), values[slot] == nil else { return false }
-                values[slot] = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[value]), as: UTF8.self)
-                skipSpace()
-                guard index < bytes.count else { return false }
-                if bytes[index] == 0x2C { index += 1; continue }
-                guard bytes[index] == 0x7D else { return false }
-                index += 1
-                skipSpace()
-                return index == bytes.count
+            func named(_ key: Range<Int>, _ name: StaticString) -> Bool {
+                key.count == name.utf8CodeUnitCount && memcmp(bytes.baseAddress! + key.lowerBound, name.utf8Start, key.count) == 0
             }
+            skipSpace()
+            guard index < bytes.count, bytes[index] == 0x7B else { return nil }
+            index += 1
+            parsing: while true {
+                skipSpace()
+                guard let key = string() else { return nil }
+                skipSpace()
+                guard index < bytes.count, bytes[index] == 0x3A else { return nil }
+                index += 1
+                skipSpace()
+                guard let value = string() else { return nil }
+                switch key.count {
+                case 12 where named(key, "from_account") && from == nil: from = value
+                case 10 where named(key, "to_account") && to == nil: to = value
+                case 6 where named(key, "amount") && amount == nil: amount = value
+                case 8 where named(key, "currency") && currency == nil: currency = value
+                case 14 where named(key, "transaction_id") && transaction == nil: transaction = value
+                default: return nil  // unknown or repeated: the router names it
+                }
+                skipSpace()
+                guard index < bytes.count else { return nil }
+                if bytes[index] == 0x2C { index += 1; continue }
+                guard bytes[index] == 0x7D else { return nil }
+                index += 1
+                skipSpace()
+                guard index == bytes.count else { return nil }
+                break parsing
+            }
+            func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+            guard let from, let to, let amount, let currency, let transaction,
+                  let debit = Identifier.account(bytes: UnsafeRawBufferPointer(rebasing: bytes[from])),
+                  let credit = Identifier.account(bytes: UnsafeRawBufferPointer(rebasing: bytes[to])) else { return nil }
+            let currencyCode = text(currency)
+            let transactionText = text(transaction)
+            guard let exponent = Currency.exponents[currencyCode], let ledger = Currency.ledger(of: currencyCode),
+                  case .success(let minor) = Amount.minorUnits(bytes: UnsafeRawBufferPointer(rebasing: bytes[amount]), exponent: exponent),
+                  let id = Identifier.transaction(transactionText) else { return nil }
+            return (Transfer(id: id, debitAccountId: debit, creditAccountId: credit, amount: minor, ledger: ledger), transactionText)
         }
-        guard parsed, let fromText = values[0], let toText = values[1], let amountText = values[2], let currency = values[3],
-              let transactionText = values[4], let from = Identifier.account(fromText), let to = Identifier.account(toText),
-              let exponent = Currency.exponents[currency], let ledger = Currency.ledger(of: currency),
-              case .success(let amount) = Amount.minorUnits(amountText, exponent: exponent),
-              let id = Identifier.transaction(transactionText) else { return nil }
-        return (Transfer(id: id, debitAccountId: from, creditAccountId: to, amount: amount, ledger: ledger), transactionText)
     }
 }
 

@@ -40,16 +40,51 @@ public enum Amount {
     /// no sign, exponent, spaces or leading dot; at most `exponent` decimals; more than zero;
     /// at most 2^128 - 1 minor units.
     public static func minorUnits(_ text: String, exponent: Int) -> Result<UInt128, AmountError> {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let whole = parts.first, !whole.isEmpty, whole.utf8.count <= 40,
-              whole.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return .failure(.notADecimal) }
-        let fraction = parts.count == 2 ? parts[1] : ""
-        guard parts.count == 1 || !fraction.isEmpty, fraction.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return .failure(.notADecimal) }
-        // Trailing zeros beyond the exponent change nothing ("12.340" USD is 1234); other digits would be lost.
-        let significant = fraction.utf8.count > exponent ? fraction.dropLast(fraction.utf8.count - exponent) : Substring(fraction)
-        guard fraction.dropFirst(significant.count).utf8.allSatisfy({ $0 == 0x30 }) else { return .failure(.tooManyDecimals(allowed: exponent)) }
-        let padded = String(whole) + significant + String(repeating: "0", count: exponent - significant.count)
-        guard case .success(let value) = UInt128.parseDecimal(padded) else { return .failure(.outOfRange) }
+        var text = text
+        return text.withUTF8 { minorUnits(bytes: UnsafeRawBufferPointer($0), exponent: exponent) }
+    }
+
+    /// `minorUnits` over the text's UTF-8 bytes, in two passes and no allocation (the fast path
+    /// parses request bodies with it; the String form above is this too).
+    static func minorUnits(bytes: UnsafeRawBufferPointer, exponent: Int) -> Result<UInt128, AmountError> {
+        // The shape first: digits (at most 40), then optionally a dot and at least one digit.
+        var wholeDigits = 0
+        var fractionDigits = 0
+        var sawDot = false
+        for byte in bytes {
+            if byte == 0x2E {
+                guard !sawDot else { return .failure(.notADecimal) }
+                sawDot = true
+            } else {
+                guard byte >= 0x30 && byte <= 0x39 else { return .failure(.notADecimal) }
+                if sawDot { fractionDigits += 1 } else { wholeDigits += 1 }
+            }
+        }
+        guard wholeDigits >= 1, wholeDigits <= 40, !sawDot || fractionDigits >= 1 else { return .failure(.notADecimal) }
+        // The value; decimals past the exponent must be zeros ("12.340" USD is 1234), others would be lost.
+        var value: UInt128 = 0
+        var overflow = false
+        var decimals = 0
+        var inFraction = false
+        func push(_ digit: UInt8) {
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt128(digit))
+            overflow = overflow || overflow1 || overflow2
+            value = sum
+        }
+        for byte in bytes {
+            if byte == 0x2E { inFraction = true; continue }
+            if inFraction {
+                decimals += 1
+                if decimals > exponent {
+                    guard byte == 0x30 else { return .failure(.tooManyDecimals(allowed: exponent)) }
+                    continue
+                }
+            }
+            push(byte - 0x30)
+        }
+        for _ in min(decimals, exponent)..<exponent { push(0) }
+        guard !overflow else { return .failure(.outOfRange) }
         return value == 0 ? .failure(.zero) : .success(value)
     }
 
@@ -71,9 +106,22 @@ public enum Amount {
 public enum Identifier {
     /// An account id: the decimal digits of a 128-bit integer, not 0 and not 2^128 - 1.
     public static func account(_ text: String) -> UInt128? {
-        guard !text.isEmpty, text.utf8.count <= 39, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              case .success(let value) = UInt128.parseDecimal(text), value != 0, value != .max else { return nil }
-        return value
+        var text = text
+        return text.withUTF8 { account(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `account` over UTF-8 bytes (the fast path's form; the String form is this too).
+    static func account(bytes: UnsafeRawBufferPointer) -> UInt128? {
+        guard !bytes.isEmpty, bytes.count <= 39 else { return nil }
+        var value: UInt128 = 0
+        for byte in bytes {
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt128(byte - 0x30))
+            guard !overflow1 && !overflow2 else { return nil }
+            value = sum
+        }
+        return value == 0 || value == .max ? nil : value
     }
 
     /// A transaction id (the idempotency key): a UUID (its 16 bytes, big-endian, as the transfer
