@@ -113,24 +113,31 @@ public final class ReadModel: @unchecked Sendable {
 /// a post or void resolves; each account created), as they are in `ledger` right after it: what
 /// the read model and the event streams are told after each applied batch.
 func accountsChanged(by batch: BatchView, in ledger: Ledger) -> [Account] {
-    var changed: [UInt128: Account] = [:]
-    func touch(_ id: UInt128) {
-        if changed[id] == nil, let account = ledger.account(id: id) { changed[id] = account }
-    }
+    // Ids gathered, sorted and deduplicated: cheaper than a dictionary for a batch's few hundred.
+    var ids: [UInt128] = []
     switch batch.recordKind {
     case .transfers:
+        ids.reserveCapacity(batch.recordCount * 2)
         for transfer in batch.transfers {
-            touch(transfer.debitAccountId)
-            touch(transfer.creditAccountId)
+            ids.append(transfer.debitAccountId)
+            ids.append(transfer.creditAccountId)
             if transfer.pendingId != 0, let pending = ledger.transfer(id: transfer.pendingId)?.transfer {
-                touch(pending.debitAccountId)
-                touch(pending.creditAccountId)
+                ids.append(pending.debitAccountId)
+                ids.append(pending.creditAccountId)
             }
         }
     case .accounts:
-        for account in batch.accounts { touch(account.id) }
+        ids = batch.accounts.map(\.id)
     case .noop:
-        break
+        return []
     }
-    return Array(changed.values)
+    ids.sort()
+    var changed: [Account] = []
+    changed.reserveCapacity(ids.count)
+    var previous: UInt128?
+    for id in ids where id != previous {
+        previous = id
+        if let account = ledger.account(id: id) { changed.append(account) }
+    }
+    return changed
 }
