@@ -2,6 +2,7 @@
 import Cluster
 import Foundation
 import LedgerCore
+import Replica
 
 /// A pool of blocking cluster clients (one request each at a time), used from async handlers.
 final class ClientPool: @unchecked Sendable {
@@ -112,6 +113,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
     let metrics: LedgerMetrics
     let pool: ClientPool
     let batcher: SubmitBatcher
+    let reads: AppliedReads
 
     init(server: ReplicaServer, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, addresses: [PeerAddress],
          requestTimeoutMs: Int, clientsMax: Int) {
@@ -121,6 +123,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         self.metrics = metrics
         pool = ClientPool(addresses: addresses, clusterId: server.clusterId, size: clientsMax, requestTimeoutMs: requestTimeoutMs)
         batcher = SubmitBatcher(pool: pool)
+        reads = AppliedReads(server: server)
     }
 
     // MARK: AppliedBatchObserver (replica thread)
@@ -130,11 +133,13 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         readModel.publish(accounts, op: op, batch: BalanceHistory.BatchTime(batch.header))
         events.publish(accounts, op: op)
         metrics.appliedOp.set(to: Double(op))
+        reads.drain(ledger, appliedOp: op)
     }
 
     func replaced(ledger: Ledger, op: UInt64) {
         readModel.replaceAll(ledger: ledger, op: op)
         metrics.appliedOp.set(to: Double(op))
+        reads.drain(ledger, appliedOp: op)
     }
 
     // MARK: LedgerBackend
@@ -168,13 +173,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
     /// Reads this replica's ledger on its thread once it has applied `op` (a follower applies a
     /// committed batch a moment after the leader answered).
     private func local<T: Sendable>(until op: UInt64, deadline: Date, timeoutMs: Int, _ read: @escaping @Sendable (Ledger) -> T) async throws -> T {
-        while readModel.op < op {
-            guard Date() < deadline else { throw Problem.timeout(timeoutMs) }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-        return await withCheckedContinuation { continuation in
-            server.onReplicaThread { ledger, _ in continuation.resume(returning: read(ledger)) }
-        }
+        try await reads.wait(until: op, appliedOp: { [readModel] in readModel.op }, timeoutMs: timeoutMs, read)
     }
 
     func linearizableAccount(_ id: UInt128, timeoutMs: Int) async throws -> (account: Account?, op: UInt64) {
@@ -206,5 +205,104 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
             let server = self.server
             server.onReplicaThread { _, _ in continuation.resume(returning: server.consensusState) }
         }
+    }
+}
+
+/// Reads of this replica's ledger that wait for an op to be applied: a write's answer (the stored
+/// transfer or account) and the linearizable look-ups. They run on the replica thread, where the
+/// ledger lives: right after the batch that makes them due (`drain` from the observer), or, when
+/// their op is already applied, in one hop that answers every read queued meanwhile. A read not due
+/// within `request_timeout_ms` is answered 503 by a sweep every `timeoutSweepIntervalMs`.
+final class AppliedReads: @unchecked Sendable {
+    static let timeoutSweepIntervalMs = 20
+
+    private struct Waiter {
+        let op: UInt64
+        let deadlineNs: UInt64
+        let read: (Ledger) -> Void
+        let expire: () -> Void
+    }
+
+    /// Resumed once: by the read or by the sweep.
+    private final class Once<T: Sendable>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var continuation: CheckedContinuation<T, Error>?
+        init(_ continuation: CheckedContinuation<T, Error>) { self.continuation = continuation }
+        private func take() -> CheckedContinuation<T, Error>? {
+            lock.lock()
+            defer { lock.unlock() }
+            let taken = continuation
+            continuation = nil
+            return taken
+        }
+        func resume(returning value: T) { take()?.resume(returning: value) }
+        func resume(throwing error: Error) { take()?.resume(throwing: error) }
+    }
+
+    private let server: ReplicaServer
+    private let lock = NSLock()
+    private var waiters: [Waiter] = []
+    /// A hop to the replica thread is queued and will answer every due read.
+    private var hopQueued = false
+    private let sweeper: DispatchSourceTimer
+
+    init(server: ReplicaServer) {
+        self.server = server
+        sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "wallet-replica-read-timeouts"))
+        sweeper.schedule(deadline: .now(), repeating: .milliseconds(AppliedReads.timeoutSweepIntervalMs))
+        sweeper.setEventHandler { [weak self] in self?.expire(nowNs: monotonicNowNs()) }
+        sweeper.resume()
+    }
+
+    deinit { sweeper.cancel() }
+
+    /// `read` of the ledger once op `op` is applied (`appliedOp`: the read model's op now).
+    func wait<T: Sendable>(until op: UInt64, appliedOp: () -> UInt64, timeoutMs: Int, _ read: @escaping @Sendable (Ledger) -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let once = Once(continuation)
+            lock.lock()
+            waiters.append(Waiter(op: op, deadlineNs: monotonicNowNs() + UInt64(timeoutMs) * 1_000_000,
+                                  read: { ledger in once.resume(returning: read(ledger)) },
+                                  expire: { once.resume(throwing: Problem.timeout(timeoutMs)) }))
+            // Already applied: no later batch may come soon, so hop to the replica thread (once for
+            // every read queued until the hop runs). Not yet: the batch's `drain` answers it.
+            let hop = !hopQueued && op <= appliedOp()
+            if hop { hopQueued = true }
+            lock.unlock()
+            if hop {
+                server.onReplicaThread { [self] ledger, appliedOp in
+                    lock.lock()
+                    hopQueued = false
+                    lock.unlock()
+                    drain(ledger, appliedOp: appliedOp)
+                }
+            }
+        }
+    }
+
+    /// On the replica thread, with the ledger as of `appliedOp`: answers every read that is due.
+    func drain(_ ledger: Ledger, appliedOp: UInt64) {
+        lock.lock()
+        guard !waiters.isEmpty else { return lock.unlock() }
+        var due: [Waiter] = []
+        waiters.removeAll { waiter in
+            guard waiter.op <= appliedOp else { return false }
+            due.append(waiter)
+            return true
+        }
+        lock.unlock()
+        for waiter in due { waiter.read(ledger) }
+    }
+
+    private func expire(nowNs: UInt64) {
+        lock.lock()
+        var expired: [Waiter] = []
+        waiters.removeAll { waiter in
+            guard waiter.deadlineNs <= nowNs else { return false }
+            expired.append(waiter)
+            return true
+        }
+        lock.unlock()
+        for waiter in expired { waiter.expire() }
     }
 }
