@@ -123,7 +123,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         self.metrics = metrics
         pool = ClientPool(addresses: addresses, clusterId: server.clusterId, size: clientsMax, requestTimeoutMs: requestTimeoutMs)
         batcher = SubmitBatcher(pool: pool)
-        reads = AppliedReads(server: server)
+        reads = AppliedReads(hop: { [server] body in server.onReplicaThread(body) })
     }
 
     // MARK: AppliedBatchObserver (replica thread)
@@ -239,15 +239,16 @@ final class AppliedReads: @unchecked Sendable {
         func resume(throwing error: Error) { take()?.resume(throwing: error) }
     }
 
-    private let server: ReplicaServer
+    /// Runs a body on the replica thread with the ledger and its applied op (`onReplicaThread`).
+    private let hop: (@escaping @Sendable (Ledger, UInt64) -> Void) -> Void
     private let lock = NSLock()
     private var waiters: [Waiter] = []
     /// A hop to the replica thread is queued and will answer every due read.
     private var hopQueued = false
     private let sweeper: DispatchSourceTimer
 
-    init(server: ReplicaServer) {
-        self.server = server
+    init(hop: @escaping (@escaping @Sendable (Ledger, UInt64) -> Void) -> Void) {
+        self.hop = hop
         sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "wallet-replica-read-timeouts"))
         sweeper.schedule(deadline: .now(), repeating: .milliseconds(AppliedReads.timeoutSweepIntervalMs))
         sweeper.setEventHandler { [weak self] in self?.expire(nowNs: monotonicNowNs()) }
@@ -266,11 +267,11 @@ final class AppliedReads: @unchecked Sendable {
                                   expire: { once.resume(throwing: Problem.timeout(timeoutMs)) }))
             // Already applied: no later batch may come soon, so hop to the replica thread (once for
             // every read queued until the hop runs). Not yet: the batch's `drain` answers it.
-            let hop = !hopQueued && op <= appliedOp()
-            if hop { hopQueued = true }
+            let needsHop = !hopQueued && op <= appliedOp()
+            if needsHop { hopQueued = true }
             lock.unlock()
-            if hop {
-                server.onReplicaThread { [self] ledger, appliedOp in
+            if needsHop {
+                self.hop { [self] ledger, appliedOp in
                     lock.lock()
                     hopQueued = false
                     lock.unlock()
