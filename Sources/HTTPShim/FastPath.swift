@@ -50,90 +50,6 @@ struct WalletHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     }
 }
 
-/// Closes a connection that has been idle for `connection_idle_timeout_ms`: no request part read
-/// and no answer outstanding for that long (a slow client that never finishes its request is idle
-/// too). On a graceful shutdown (`ChannelShouldQuiesceEvent`) it closes the connection at once
-/// when no request is outstanding, else right after the last answer. It sees every request, the
-/// fast path's and the router's, which is why it sits in front of both.
-final class ConnectionIdleHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    let idleTimeout: TimeAmount
-    /// Requests whose head was read and whose answer has not ended.
-    private var outstanding = 0
-    private var readingRequest = false
-    private var lastActive = NIODeadline.now()
-    private var closeAfterAnswers = false
-    private var check: Scheduled<Void>?
-
-    init(idleTimeout: TimeAmount) { self.idleTimeout = idleTimeout }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { armCheck(context, at: .now() + idleTimeout) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        lastActive = .now()
-        armCheck(context, at: lastActive + idleTimeout)
-        context.fireChannelActive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        check?.cancel()
-        check = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActive = .now()
-        switch unwrapInboundIn(data) {
-        case .head:
-            outstanding += 1
-            readingRequest = true
-        case .body:
-            break
-        case .end:
-            readingRequest = false
-        }
-        context.fireChannelRead(data)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
-        outstanding -= 1
-        guard outstanding == 0 else { return context.write(data, promise: promise) }
-        if closeAfterAnswers {
-            context.writeAndFlush(data, promise: promise)
-            context.close(promise: nil)
-            return
-        }
-        lastActive = .now()
-        armCheck(context, at: lastActive + idleTimeout)
-        context.write(data, promise: promise)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        if outstanding > 0 { closeAfterAnswers = true } else { context.close(promise: nil) }
-    }
-
-    /// One check at a time: when it runs, a connection busy answering is left alone (the last
-    /// answer arms the next check), one active since is checked again later, else it is closed.
-    private func armCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
-        guard check == nil else { return }
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        check = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = loopBound.value
-            handler.check = nil
-            guard context.channel.isActive, !(handler.outstanding > 0 && !handler.readingRequest) else { return }
-            let due = handler.lastActive + handler.idleTimeout
-            if NIODeadline.now() >= due { context.close(promise: nil) } else { handler.armCheck(context, at: due) }
-        }
-    }
-}
-
 /// Answers the hottest requests on the event loop, with the same bytes, headers and request
 /// metrics the router gives:
 /// - reads: a read-lock look-up in the read model and `writeAccountText`;
@@ -156,7 +72,6 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private static let accountsPrefix = "/v1/wallet/accounts/"
     private static let transferPath = "/v1/wallet/balance_transfer"
     private static let healthText: StaticString = #"{"status":"ok"}"#
-
 
     /// The request being read: routed, a read answered at its end, or a transfer whose body is
     /// being gathered.
@@ -380,74 +295,6 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             dateText = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         return dateText
-    }
-}
-
-/// The ordinary transfer body, parsed without Foundation: one JSON object of exactly the five
-/// fields, each a string with nothing escaped, in any order. Nil for anything else (the router
-/// parses it properly and names the problem); the values are validated as the router validates them.
-enum FastTransferBody {
-    static func parse(_ body: ByteBuffer) -> (transfer: Transfer, transactionText: String)? {
-        body.withUnsafeReadableBytes { bytes -> (transfer: Transfer, transactionText: String)? in
-            // Each field's value as a byte range; the five keys have five different lengths.
-            var from: Range<Int>?, to: Range<Int>?, amount: Range<Int>?, currency: Range<Int>?, transaction: Range<Int>?
-            var index = 0
-            func skipSpace() { while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 { index += 1 } }
-            /// A string with nothing escaped, no controls, ASCII only: its byte range (else nil: the router's).
-            func string() -> Range<Int>? {
-                guard index < bytes.count, bytes[index] == 0x22 else { return nil }
-                index += 1
-                let start = index
-                while index < bytes.count, bytes[index] != 0x22 {
-                    guard bytes[index] >= 0x20, bytes[index] != 0x5C, bytes[index] < 0x80 else { return nil }
-                    index += 1
-                }
-                guard index < bytes.count else { return nil }
-                index += 1
-                return start..<(index - 1)
-            }
-            func named(_ key: Range<Int>, _ name: StaticString) -> Bool {
-                key.count == name.utf8CodeUnitCount && memcmp(bytes.baseAddress! + key.lowerBound, name.utf8Start, key.count) == 0
-            }
-            skipSpace()
-            guard index < bytes.count, bytes[index] == 0x7B else { return nil }
-            index += 1
-            parsing: while true {
-                skipSpace()
-                guard let key = string() else { return nil }
-                skipSpace()
-                guard index < bytes.count, bytes[index] == 0x3A else { return nil }
-                index += 1
-                skipSpace()
-                guard let value = string() else { return nil }
-                switch key.count {
-                case 12 where named(key, "from_account") && from == nil: from = value
-                case 10 where named(key, "to_account") && to == nil: to = value
-                case 6 where named(key, "amount") && amount == nil: amount = value
-                case 8 where named(key, "currency") && currency == nil: currency = value
-                case 14 where named(key, "transaction_id") && transaction == nil: transaction = value
-                default: return nil  // unknown or repeated: the router names it
-                }
-                skipSpace()
-                guard index < bytes.count else { return nil }
-                if bytes[index] == 0x2C { index += 1; continue }
-                guard bytes[index] == 0x7D else { return nil }
-                index += 1
-                skipSpace()
-                guard index == bytes.count else { return nil }
-                break parsing
-            }
-            func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
-            guard let from, let to, let amount, let currency, let transaction,
-                  let debit = Identifier.account(bytes: UnsafeRawBufferPointer(rebasing: bytes[from])),
-                  let credit = Identifier.account(bytes: UnsafeRawBufferPointer(rebasing: bytes[to])) else { return nil }
-            let currencyCode = text(currency)
-            let transactionText = text(transaction)
-            guard let exponent = Currency.exponents[currencyCode], let ledger = Currency.ledger(of: currencyCode),
-                  case .success(let minor) = Amount.minorUnits(bytes: UnsafeRawBufferPointer(rebasing: bytes[amount]), exponent: exponent),
-                  let id = Identifier.transaction(transactionText) else { return nil }
-            return (Transfer(id: id, debitAccountId: debit, creditAccountId: credit, amount: minor, ledger: ledger), transactionText)
-        }
     }
 }
 
