@@ -39,74 +39,8 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Answered once: by the writer, or by the sweep of `request_timeout_ms`, whichever is first.
-    final class Reply: @unchecked Sendable {
-        private let lock = NSLock()
-        private var completion: (@Sendable (Result<WriteOutcome, Error>) -> Void)?
-        let deadlineNs: UInt64
-
-        init(deadlineNs: UInt64, _ completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void) {
-            self.deadlineNs = deadlineNs
-            self.completion = completion
-        }
-
-        private func take() -> (@Sendable (Result<WriteOutcome, Error>) -> Void)? {
-            lock.lock()
-            defer { lock.unlock() }
-            let taken = completion
-            completion = nil
-            return taken
-        }
-
-        var isAnswered: Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            return completion == nil
-        }
-
-        func resume(returning outcome: WriteOutcome) { take()?(.success(outcome)) }
-        func resume(throwing error: Error) { take()?(.failure(error)) }
-    }
-
-    /// Every reply not yet known answered, in submission order per timeout. Writes wait the same
-    /// `request_timeout_ms` (the compactor's own hand-over waits longer), so in each queue the
-    /// first deadline is the soonest: one timer sweeps the fronts every `timeoutSweepIntervalMs`
-    /// instead of a timer per request (which cost a quarter of the write throughput at 27K/s).
-    final class ReplyDeadlines: @unchecked Sendable {
-        static let timeoutSweepIntervalMs = 20
-        private struct Queue {
-            var replies: [Reply] = []
-            var first = 0
-        }
-        private let lock = NSLock()
-        private var queues: [Int: Queue] = [:]
-
-        func add(_ reply: Reply, timeoutMs: Int) {
-            lock.lock()
-            defer { lock.unlock() }
-            queues[timeoutMs, default: Queue()].replies.append(reply)
-        }
-
-        /// Drops answered replies from the fronts and times out those past their deadline.
-        func sweep(nowNs: UInt64) {
-            var expired: [(Reply, Int)] = []
-            lock.lock()
-            for timeoutMs in queues.keys {
-                var queue = queues.removeValue(forKey: timeoutMs)!
-                while queue.first < queue.replies.count,
-                      queue.replies[queue.first].isAnswered || queue.replies[queue.first].deadlineNs <= nowNs {
-                    if !queue.replies[queue.first].isAnswered { expired.append((queue.replies[queue.first], timeoutMs)) }
-                    queue.first += 1
-                }
-                if queue.first > 4096 && queue.first * 2 > queue.replies.count {
-                    queue.replies.removeFirst(queue.first)
-                    queue.first = 0
-                }
-                queues[timeoutMs] = queue
-            }
-            lock.unlock()
-            for (reply, timeoutMs) in expired { reply.resume(throwing: Problem.timeout(timeoutMs)) }
-        }
-    }
+    typealias Reply = AnswerOnce<WriteOutcome>
+    typealias ReplyDeadlines = DeadlineSweeper
 
     let node: LocalNode
     let readModel: ReadModel
@@ -124,8 +58,7 @@ public final class LedgerWriter: @unchecked Sendable {
     private var transfersSinceSnapshot = 0
     private var compacting = false
     private let compactorQueue = DispatchQueue(label: "wallet-http-compactor")
-    private let deadlines = ReplyDeadlines()
-    private var timeoutSweeper: DispatchSourceTimer?
+    private let deadlines = DeadlineSweeper()
 
     init(node: LocalNode, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, clock: WallClock) {
         self.metrics = metrics
@@ -144,11 +77,7 @@ public final class LedgerWriter: @unchecked Sendable {
         thread.name = "wallet-http-writer"
         thread.start()
         self.thread = thread
-        let sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "wallet-http-timeouts"))
-        sweeper.schedule(deadline: .now(), repeating: .milliseconds(ReplyDeadlines.timeoutSweepIntervalMs))
-        sweeper.setEventHandler { [deadlines] in deadlines.sweep(nowNs: monotonicNowNs()) }
-        sweeper.resume()
-        timeoutSweeper = sweeper
+        deadlines.start(label: "wallet-http-timeouts")
     }
 
     /// Stops after the batch in progress; queued requests are told the ledger is unavailable.

@@ -212,31 +212,11 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
 /// transfer or account) and the linearizable look-ups. They run on the replica thread, where the
 /// ledger lives: right after the batch that makes them due (`drain` from the observer), or, when
 /// their op is already applied, in one hop that answers every read queued meanwhile. A read not due
-/// within `request_timeout_ms` is answered 503 by a sweep every `timeoutSweepIntervalMs`.
+/// within `request_timeout_ms` is answered 503 by the deadline sweep.
 final class AppliedReads: @unchecked Sendable {
-    static let timeoutSweepIntervalMs = 20
-
     private struct Waiter {
         let op: UInt64
-        let deadlineNs: UInt64
         let read: (Ledger) -> Void
-        let expire: () -> Void
-    }
-
-    /// Resumed once: by the read or by the sweep.
-    private final class Once<T: Sendable>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var continuation: CheckedContinuation<T, Error>?
-        init(_ continuation: CheckedContinuation<T, Error>) { self.continuation = continuation }
-        private func take() -> CheckedContinuation<T, Error>? {
-            lock.lock()
-            defer { lock.unlock() }
-            let taken = continuation
-            continuation = nil
-            return taken
-        }
-        func resume(returning value: T) { take()?.resume(returning: value) }
-        func resume(throwing error: Error) { take()?.resume(throwing: error) }
     }
 
     /// Runs a body on the replica thread with the ledger and its applied op (`onReplicaThread`).
@@ -245,26 +225,20 @@ final class AppliedReads: @unchecked Sendable {
     private var waiters: [Waiter] = []
     /// A hop to the replica thread is queued and will answer every due read.
     private var hopQueued = false
-    private let sweeper: DispatchSourceTimer
+    private let deadlines = DeadlineSweeper()
 
     init(hop: @escaping (@escaping @Sendable (Ledger, UInt64) -> Void) -> Void) {
         self.hop = hop
-        sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "wallet-replica-read-timeouts"))
-        sweeper.schedule(deadline: .now(), repeating: .milliseconds(AppliedReads.timeoutSweepIntervalMs))
-        sweeper.setEventHandler { [weak self] in self?.expire(nowNs: monotonicNowNs()) }
-        sweeper.resume()
+        deadlines.start(label: "wallet-replica-read-timeouts")
     }
-
-    deinit { sweeper.cancel() }
 
     /// `read` of the ledger once op `op` is applied (`appliedOp`: the read model's op now).
     func wait<T: Sendable>(until op: UInt64, appliedOp: () -> UInt64, timeoutMs: Int, _ read: @escaping @Sendable (Ledger) -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let once = Once(continuation)
+            let answer = AnswerOnce<T>(deadlineNs: monotonicNowNs() + UInt64(timeoutMs) * 1_000_000) { continuation.resume(with: $0) }
+            deadlines.add(answer, timeoutMs: timeoutMs)
             lock.lock()
-            waiters.append(Waiter(op: op, deadlineNs: monotonicNowNs() + UInt64(timeoutMs) * 1_000_000,
-                                  read: { ledger in once.resume(returning: read(ledger)) },
-                                  expire: { once.resume(throwing: Problem.timeout(timeoutMs)) }))
+            waiters.append(Waiter(op: op, read: { ledger in if !answer.isAnswered { answer.resume(returning: read(ledger)) } }))
             // Already applied: no later batch may come soon, so hop to the replica thread (once for
             // every read queued until the hop runs). Not yet: the batch's `drain` answers it.
             let needsHop = !hopQueued && op <= appliedOp()
@@ -281,7 +255,8 @@ final class AppliedReads: @unchecked Sendable {
         }
     }
 
-    /// On the replica thread, with the ledger as of `appliedOp`: answers every read that is due.
+    /// On the replica thread, with the ledger as of `appliedOp`: answers every read that is due
+    /// (one timed out meanwhile is dropped unread).
     func drain(_ ledger: Ledger, appliedOp: UInt64) {
         lock.lock()
         guard !waiters.isEmpty else { return lock.unlock() }
@@ -293,17 +268,5 @@ final class AppliedReads: @unchecked Sendable {
         }
         lock.unlock()
         for waiter in due { waiter.read(ledger) }
-    }
-
-    private func expire(nowNs: UInt64) {
-        lock.lock()
-        var expired: [Waiter] = []
-        waiters.removeAll { waiter in
-            guard waiter.deadlineNs <= nowNs else { return false }
-            expired.append(waiter)
-            return true
-        }
-        lock.unlock()
-        for waiter in expired { waiter.expire() }
     }
 }

@@ -182,19 +182,14 @@ public struct WalletAPI: Sendable {
         let id = try accountIdParameter(context)
         let query = request.uri.queryParameters
         try onlyParameters(query, ["at_op", "at_time", "consistency"])
-        if let consistency = query.get("consistency") {
-            guard consistency == "linearizable" || consistency == "applied" else {
-                throw Problem.invalidField("consistency", "'\(consistency.prefix(40))' is neither 'applied' (the default: this replica's read model) nor 'linearizable' (the leader's read index)")
-            }
-            if consistency == "linearizable" {
-                guard query.get("at_op") == nil && query.get("at_time") == nil else { throw Problem.invalidField("consistency", "the past needs no consistency") }
-                let (found, op) = try await writer.linearizableAccount(id, timeoutMs: limits.requestTimeoutMs)
-                guard let found else { throw Problem.notFound("account \(id) does not exist (as of op \(op))") }
-                var object = accountJSON(found)
-                object["op"] = op
-                object["consistency"] = "linearizable"
-                return json(.ok, object)
-            }
+        if try isLinearizable(query) {
+            guard query.get("at_op") == nil && query.get("at_time") == nil else { throw Problem.invalidField("consistency", "the past needs no consistency") }
+            let (found, op) = try await writer.linearizableAccount(id, timeoutMs: limits.requestTimeoutMs)
+            guard let found else { throw Problem.notFound("account \(id) does not exist (as of op \(op))") }
+            var object = accountJSON(found)
+            object["op"] = op
+            object["consistency"] = "linearizable"
+            return json(.ok, object)
         }
         if let atOpText = query.get("at_op") {
             guard query.get("at_time") == nil else { throw Problem.invalidField("at_op", "give at_op or at_time, not both") }
@@ -347,18 +342,15 @@ public struct WalletAPI: Sendable {
         guard let id = Identifier.transaction(text) else { throw Problem.invalidTransactionId(text) }
         let query = request.uri.queryParameters
         try onlyParameters(query, ["consistency"])
-        let consistency = query.get("consistency").map { String($0) } ?? "applied"
-        guard consistency == "applied" || consistency == "linearizable" else {
-            throw Problem.invalidField("consistency", "'\(consistency.prefix(40))' is neither 'applied' (the default: this replica's state) nor 'linearizable' (the leader's read index)")
-        }
-        let outcome = consistency == "linearizable"
+        let linearizable = try isLinearizable(query)
+        let outcome = linearizable
             ? try await writer.linearizableTransfer(id, timeoutMs: limits.requestTimeoutMs)
             : try await writer.submit(.lookupTransfer(id), timeoutMs: limits.requestTimeoutMs)
         guard let stored = outcome.stored else { throw Problem.notFound("transfer \(text.prefix(64)) does not exist (as of op \(outcome.op))") }
         var object = transferJSON(stored.transfer, transactionId: text)
         object["result"] = stored.result.name
         object["op"] = outcome.op
-        object["consistency"] = consistency
+        object["consistency"] = linearizable ? "linearizable" : "applied"
         return json(.ok, object)
     }
 
@@ -395,6 +387,16 @@ public struct WalletAPI: Sendable {
         let text = try context.parameters.require("id")
         guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
         return id
+    }
+
+    /// `?consistency=`: `applied` (the default: this replica's state, as of the op the answer
+    /// names) or `linearizable` (after the leader's read index).
+    private func isLinearizable(_ query: FlatDictionary<Substring, Substring>) throws -> Bool {
+        guard let consistency = query.get("consistency") else { return false }
+        guard consistency == "linearizable" || consistency == "applied" else {
+            throw Problem.invalidField("consistency", "'\(consistency.prefix(40))' is neither 'applied' (the default: this replica's state) nor 'linearizable' (the leader's read index)")
+        }
+        return consistency == "linearizable"
     }
 
     /// Unknown query parameters are refused, as unknown body fields are.

@@ -26,3 +26,9 @@ func bootstrapMetrics() -> LedgerMetrics {
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     return LedgerMetrics(registry: registry)
 }
+
+/// `--balance-history-entries-max`, checked: 0 (keep none) through 2^32 entries.
+func checkedBalanceHistoryEntriesMax(_ value: Int) throws -> Int {
+    guard value >= 0 && value <= 1 << 32 else { throw UserError("--balance-history-entries-max must be 0...4294967296") }
+    return value
+}

@@ -44,10 +44,7 @@ struct ServeCommand: ParsableCommand {
             limits.requestTimeoutMs = requestTimeoutMs
             limits.connectionsMax = connectionsMax
             limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
-            guard balanceHistoryEntriesMax >= 0 && balanceHistoryEntriesMax <= 1 << 32 else {
-                throw UserError("--balance-history-entries-max must be 0...4294967296")
-            }
-            limits.balanceHistoryEntriesMax = balanceHistoryEntriesMax
+            limits.balanceHistoryEntriesMax = try checkedBalanceHistoryEntriesMax(balanceHistoryEntriesMax)
             let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
             let node = try openNode(data: data, readOnly: false, quiet: true)
             guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }

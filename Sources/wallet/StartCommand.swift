@@ -42,9 +42,7 @@ struct StartCommand: ParsableCommand {
         try reportingErrors {
             let peers = try PeerAddress.parseList(addresses)
             guard replica >= 0 && replica < peers.count else { throw UserError("--replica \(replica) is not an index into \(peers.count) addresses") }
-            guard balanceHistoryEntriesMax >= 0 && balanceHistoryEntriesMax <= 1 << 32 else {
-                throw UserError("--balance-history-entries-max must be 0...4294967296")
-            }
+            let historyEntriesMax = try checkedBalanceHistoryEntriesMax(balanceHistoryEntriesMax)
             guard tickMs >= 1 && tickMs <= 1000 else { throw UserError("--tick-ms \(tickMs) is outside 1...1000") }
             var options = ReplicaOptions(dataPath: data, replica: replica, addresses: peers)
             options.tickIntervalMs = tickMs
@@ -78,7 +76,7 @@ struct StartCommand: ParsableCommand {
                 let address = try parseListenAddress(http)
                 let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
                 var limits = HTTPLimits()
-                limits.balanceHistoryEntriesMax = balanceHistoryEntriesMax
+                limits.balanceHistoryEntriesMax = historyEntriesMax
                 let api = HTTPServer(replica: server, dataPath: data, addresses: peers, host: address.host, port: address.port, keys: keys,
                                      metrics: bootstrapMetrics(), limits: limits)
                 let replicaIndex = replica

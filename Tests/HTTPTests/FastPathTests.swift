@@ -14,12 +14,8 @@ final class RawHTTPConnection {
     private var received = [UInt8]()
 
     init(port: Int) throws {
-        socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let (socket, connected) = connectLoopback(port: port)
+        socketFD = socket
         guard connected == 0 else { throw NSError(domain: "RawHTTPConnection", code: Int(errno)) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -130,3 +130,14 @@ final class AnswerBox: @unchecked Sendable {
         return HTTPAnswer(status: response.statusCode, headers: headers, body: data ?? Data())
     }
 }
+
+/// A TCP socket connected to 127.0.0.1:`port`, and what `connect` returned (0 when connected).
+func connectLoopback(port: Int) -> (socket: Int32, connected: Int32) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    return (fd, connected)
+}

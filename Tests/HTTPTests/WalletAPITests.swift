@@ -143,12 +143,7 @@ final class WalletAPITests: XCTestCase {
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/x1").json["type"] as? String, "urn:wallet:problem:invalid-account-id")
 
         // A slow client that never finishes its request is cut off; others are served meanwhile.
-        let slow = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(slow, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let (slow, connected) = connectLoopback(port: server.port)
         XCTAssertEqual(connected, 0)
         let partial = "POST /v1/wallet/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"acc"
         _ = partial.withCString { send(slow, $0, strlen($0), 0) }
