@@ -2,9 +2,16 @@
 import Foundation
 import Replica
 
+/// What the sweep needs of an answer (whatever it answers with).
+protocol Expiring: AnyObject {
+    var deadlineNs: UInt64 { get }
+    var isAnswered: Bool { get }
+    func expire(timeoutMs: Int)
+}
+
 /// An answer given once: by the work it waits for, or by the deadline sweep, whichever is first
 /// (a later attempt is ignored).
-final class AnswerOnce<Value: Sendable>: @unchecked Sendable {
+final class AnswerOnce<Value: Sendable>: Expiring, @unchecked Sendable {
     private let lock = NSLock()
     private var completion: (@Sendable (Result<Value, Error>) -> Void)?
     /// `monotonicNowNs` past which the sweep answers `Problem.timeout`.
@@ -31,6 +38,7 @@ final class AnswerOnce<Value: Sendable>: @unchecked Sendable {
 
     func resume(returning value: Value) { take()?(.success(value)) }
     func resume(throwing error: Error) { take()?(.failure(error)) }
+    func expire(timeoutMs: Int) { resume(throwing: Problem.timeout(timeoutMs)) }
 }
 
 /// Every answer not yet known given, in submission order per timeout. Requests of one kind wait
@@ -40,15 +48,8 @@ final class AnswerOnce<Value: Sendable>: @unchecked Sendable {
 final class DeadlineSweeper: @unchecked Sendable {
     static let timeoutSweepIntervalMs = 20
 
-    /// An answer's part in the sweep (the sweeper does not care what it answers with).
-    private struct Entry {
-        let deadlineNs: UInt64
-        let isAnswered: () -> Bool
-        let expire: (Int) -> Void
-    }
-
     private struct Queue {
-        var entries: [Entry] = []
+        var entries: [any Expiring] = []
         var first = 0
     }
 
@@ -56,23 +57,21 @@ final class DeadlineSweeper: @unchecked Sendable {
     private var queues: [Int: Queue] = [:]
     private var timer: DispatchSourceTimer?
 
-    func add<Value>(_ answer: AnswerOnce<Value>, timeoutMs: Int) {
-        let entry = Entry(deadlineNs: answer.deadlineNs, isAnswered: { answer.isAnswered },
-                          expire: { timeoutMs in answer.resume(throwing: Problem.timeout(timeoutMs)) })
+    func add(_ answer: any Expiring, timeoutMs: Int) {
         lock.lock()
         defer { lock.unlock() }
-        queues[timeoutMs, default: Queue()].entries.append(entry)
+        queues[timeoutMs, default: Queue()].entries.append(answer)
     }
 
     /// Drops given answers from the fronts and times out those past their deadline.
     func sweep(nowNs: UInt64) {
-        var expired: [(Entry, Int)] = []
+        var expired: [(any Expiring, Int)] = []
         lock.lock()
         for timeoutMs in queues.keys {
             var queue = queues.removeValue(forKey: timeoutMs)!
             while queue.first < queue.entries.count,
-                  queue.entries[queue.first].isAnswered() || queue.entries[queue.first].deadlineNs <= nowNs {
-                if !queue.entries[queue.first].isAnswered() { expired.append((queue.entries[queue.first], timeoutMs)) }
+                  queue.entries[queue.first].isAnswered || queue.entries[queue.first].deadlineNs <= nowNs {
+                if !queue.entries[queue.first].isAnswered { expired.append((queue.entries[queue.first], timeoutMs)) }
                 queue.first += 1
             }
             if queue.first > 4096 && queue.first * 2 > queue.entries.count {
@@ -82,7 +81,7 @@ final class DeadlineSweeper: @unchecked Sendable {
             queues[timeoutMs] = queue
         }
         lock.unlock()
-        for (entry, timeoutMs) in expired { entry.expire(timeoutMs) }
+        for (answer, timeoutMs) in expired { answer.expire(timeoutMs: timeoutMs) }
     }
 
     /// Sweeps every `timeoutSweepIntervalMs` on a queue of its own, from now on.
