@@ -22,23 +22,31 @@ struct FastPathContext: Sendable {
     let inFlight: InFlightCounter
 }
 
-/// Hummingbird's HTTP/1.1 child channel with the fast path in front: NIO's HTTP/1.1 codec, then
-/// `ConnectionIdleHandler` (idle timeout and graceful quiescing, for every request whichever path
-/// answers it), then `FastPathHandler`, and only then the conversion to HTTPTypes and the router.
+/// Hummingbird's HTTP/1.1 child channel with the fast path in front: NIO's HTTP/1.1 codec (with
+/// `ByteWatcher` before its decoder), then `ConnectionGuard` (malformed requests, deadlines, idle
+/// time and graceful quiescing, for every request whichever path answers it), then
+/// `FastPathHandler`, and only then the conversion to HTTPTypes and the router.
 /// The hot requests never pay for the conversion (a sixth of the event loops' time under `POST`).
 struct WalletHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     let responder: HTTPChannelHandler.Responder
-    let idleTimeout: TimeAmount
+    let limits: HTTPLimits
+    let door: DoorCounters
     let fast: FastPathContext
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderFieldSize = limits.requestHeadBytesMax
+            decoderLimits.maxHeaderListSize = limits.requestHeadBytesMax
+            decoderLimits.maxHeaderFieldCount = limits.requestHeaderFieldsMax
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
-            try channel.pipeline.syncOperations.addHandler(ConnectionIdleHandler(idleTimeout: idleTimeout))
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+            let connectionGuard = ConnectionGuard(timeouts: .init(limits), door: door)
+            try channel.pipeline.syncOperations.addHandler(connectionGuard.byteWatcher(), position: .first)
+            try channel.pipeline.syncOperations.addHandler(connectionGuard)
             try channel.pipeline.syncOperations.addHandler(FastPathHandler(fast))
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))

@@ -75,8 +75,8 @@ public final class HTTPServer: @unchecked Sendable {
                             metrics: metrics, dataPath: dataPath, keys: keys, limits: limits)
         let app = Application(
             router: api.router(),
-            server: HTTPServerBuilder { [readModel, backend, keys, limits] responder in
-                WalletHTTP1Channel(responder: responder, idleTimeout: .milliseconds(Int64(limits.connectionIdleTimeoutMs)),
+            server: HTTPServerBuilder { [readModel, backend, keys, limits, metrics] responder in
+                WalletHTTP1Channel(responder: responder, limits: limits, door: metrics.door,
                                    fast: FastPathContext(readModel: readModel, backend: backend, keys: keys, limits: limits, inFlight: api.inFlight))
             },
             configuration: .init(address: .hostname(host, port: port), serverName: "wallet",

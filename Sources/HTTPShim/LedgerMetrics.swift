@@ -22,6 +22,9 @@ public final class LedgerMetrics: @unchecked Sendable {
     let eventSubscribers: Gauge
     let balanceHistoryEntries: Gauge
     let balanceHistoryStartOp: Gauge
+    let inFlight: Gauge
+    /// Refusals at the connection's door (malformed, too large, too slow, idle).
+    let door: DoorCounters
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -46,6 +49,10 @@ public final class LedgerMetrics: @unchecked Sendable {
                                                    help: "Balance-history entries held (at most balance_history_entries_max, 24 bytes each).")
         balanceHistoryStartOp = registry.makeGauge(name: "wallet_balance_history_start_op",
                                                    help: "The oldest op a past balance is read at without a replay (-1: no history kept).")
+        door = DoorCounters(registry: registry)
+        inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "wallet_http_in_flight_requests", unitName: "",
+            helpText: "Requests holding an in_flight_requests_max slot (being handled) when scraped; health, readiness and metrics requests take none."))
         digestMismatches.set(to: 0)
     }
 
@@ -66,7 +73,8 @@ public final class LedgerMetrics: @unchecked Sendable {
     }
 
     /// The Prometheus text, with the scrape-time gauges brought up to date.
-    func render(dataPath: String, subscribers: Int, history: (entries: Int, windowStartOp: UInt64?)) -> [UInt8] {
+    func render(dataPath: String, subscribers: Int, history: (entries: Int, windowStartOp: UInt64?), inFlightRequests: Int) -> [UInt8] {
+        inFlight.set(to: Double(inFlightRequests))
         balanceHistoryEntries.set(to: Double(history.entries))
         balanceHistoryStartOp.set(to: history.windowStartOp.map(Double.init) ?? -1)
         let newest = (try? SnapshotFile.list(dataPath: dataPath))?.last

@@ -28,11 +28,12 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         Response(status: status, headers: answerHeaders, body: .init(byteBuffer: ByteBuffer(string: bodyText(instance: request.uri.path))))
     }
 
-    /// The problem+json document, for the request at `instance` (its path).
-    func bodyText(instance: String) -> String {
+    /// The problem+json document, for the request at `instance` (its path; nil when the request
+    /// was refused before its path was known).
+    func bodyText(instance: String?) -> String {
         var object: [String: Any] = ["type": type, "title": title, "status": Int(status.code), "detail": detail]
         if let result { object["result"] = result }
-        object["instance"] = instance
+        if let instance { object["instance"] = instance }
         return JSONText.encode(object)
     }
 
@@ -46,6 +47,12 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 
 extension Problem {
     static func invalidJSON(_ detail: String) -> Problem { Problem(.badRequest, "invalid-json", "The body is not a JSON object", detail: detail) }
+    static func invalidJSON(_ error: JSONError) -> Problem {
+        if case .duplicateKey(let key) = error {
+            return Problem(.badRequest, "duplicate-field", "Repeated field", detail: "field '\(key.prefix(64))' appears more than once: a body must say one thing")
+        }
+        return invalidJSON(error.detail)
+    }
     static func unknownField(_ name: String) -> Problem { Problem(.badRequest, "unknown-field", "Unknown field", detail: "field '\(name)' is not part of this request") }
     static func missingField(_ name: String) -> Problem { Problem(.badRequest, "missing-field", "Missing field", detail: "field '\(name)' is required") }
     static func invalidField(_ name: String, _ why: String) -> Problem { Problem(.badRequest, "invalid-field", "Invalid field", detail: "field '\(name)': \(why)") }

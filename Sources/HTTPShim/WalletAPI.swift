@@ -3,27 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import LedgerCore
+import NIOCore
 import Replica
-
-/// Limits of the HTTP server, each named with its unit.
-public struct HTTPLimits: Sendable {
-    /// Bytes of one request body; more is answered 413.
-    public var requestBodyBytesMax = 16 << 10
-    /// Requests being handled at once; more are answered 503 at once (back off and retry).
-    public var inFlightRequestsMax = 4096
-    /// How long a write waits for its batch to be durable and applied before 503 (its outcome is
-    /// then learned by retrying with the same transaction_id).
-    public var requestTimeoutMs = 5_000
-    /// Open connections; more wait in the accept backlog.
-    public var connectionsMax = 1024
-    /// A connection that sends nothing for this long is closed (a slow or stuck client).
-    public var connectionIdleTimeoutMs = 30_000
-    /// Balance-history entries kept in memory (24 bytes each, about two per transfer): past balances
-    /// within that many recent changes are read without a replay; 0 keeps none.
-    public var balanceHistoryEntriesMax = 16 << 20
-
-    public init() {}
-}
 
 /// Who may do what: bearer tokens given at start (`--api-keys FILE`).
 public struct APIKeys: Sendable {
@@ -105,7 +86,8 @@ public struct WalletAPI: Sendable {
             let state = await writer.consensusState()
             metrics.setConsensus(role: state.role, commitOp: state.commitOp, digestMismatches: state.digestMismatches)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount, history: readModel.historyState))))
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount, history: readModel.historyState,
+                                                                                     inFlightRequests: inFlight.current))))
         }
         router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
         router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
@@ -148,7 +130,13 @@ public struct WalletAPI: Sendable {
         guard let ledger = Currency.ledger(of: currency) else { throw Problem.unknownCurrency(currency) }
         var flags: AccountFlags = []
         if let given = body["flags"] {
-            guard let names = given as? [String] else { throw Problem.invalidField("flags", "an array of flag names") }
+            guard case .array(let elements) = given else { throw Problem.invalidField("flags", "an array of flag names") }
+            var names: [String] = []
+            for element in elements {
+                guard case .string(let name) = element else { throw Problem.invalidField("flags", "an array of flag names (strings)") }
+                guard !names.contains(name) else { throw Problem.invalidField("flags", "flag '\(name.prefix(40))' appears more than once") }
+                names.append(name)
+            }
             for name in names {
                 switch name {
                 case "debits_must_not_exceed_credits": flags.insert(.debitsMustNotExceedCredits)
@@ -360,26 +348,33 @@ public struct WalletAPI: Sendable {
         if let refusal = keys.refusal(authorization: request.headers[.authorization], write: write) { throw refusal }
     }
 
-    /// The body as a JSON object with exactly the expected fields (unknown ones are refused, so a
-    /// typo never silently drops a field).
-    private func jsonObject(_ request: Request, fields: Set<String>, optional: Set<String> = []) async throws -> [String: Any] {
+    /// The body as a JSON object with exactly the expected fields, parsed strictly (`StrictJSON`:
+    /// a repeated field, a trailing comma, a byte order mark or bytes that are not UTF-8 are
+    /// refused), and unknown fields refused too, so a typo never silently drops a field.
+    private func jsonObject(_ request: Request, fields: Set<String>, optional: Set<String> = []) async throws -> [String: JSONValue] {
         var request = request
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limits.requestBodyBytesMax)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw Problem.bodyTooLarge(limits.requestBodyBytesMax)
-        }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
         } catch {
-            throw Problem.invalidJSON("the body does not parse as JSON")
+            throw Problem(.badRequest, "incomplete-body", "Incomplete body", detail: "the request body could not be read whole: \(error)")
         }
-        guard let dictionary = object as? [String: Any] else { throw Problem.invalidJSON("the body is JSON but not an object") }
-        for key in dictionary.keys.sorted() where !fields.contains(key) { throw Problem.unknownField(key) }
-        for key in fields.sorted() where !optional.contains(key) && dictionary[key] == nil { throw Problem.missingField(key) }
-        return dictionary
+        let parsed: JSONValue
+        do {
+            parsed = try buffer.withUnsafeReadableBytes { bytes throws(JSONError) in try StrictJSON.parse(bytes.bindMemory(to: UInt8.self)) }
+        } catch {
+            throw Problem.invalidJSON(error)
+        }
+        guard case .object(let members) = parsed else { throw Problem.invalidJSON("the body is JSON but not an object") }
+        var object: [String: JSONValue] = [:]
+        for (key, value) in members {
+            guard fields.contains(key) else { throw Problem.unknownField(key) }
+            object[key] = value
+        }
+        for key in fields.sorted() where !optional.contains(key) && object[key] == nil { throw Problem.missingField(key) }
+        return object
     }
 
     /// The `{id}` of the path, as an account id.
@@ -399,17 +394,24 @@ public struct WalletAPI: Sendable {
         return consistency == "linearizable"
     }
 
-    /// Unknown query parameters are refused, as unknown body fields are.
+    /// Unknown query parameters are refused, as unknown body fields are; so is a repeated one
+    /// (`?at_op=1&at_op=2` means nothing in particular).
     private func onlyParameters(_ query: FlatDictionary<Substring, Substring>, _ allowed: Set<String>) throws {
-        for (key, _) in query where !allowed.contains(String(key)) { throw Problem.invalidField(String(key), "unknown query parameter") }
+        var seen = Set<Substring>()
+        for (key, _) in query {
+            guard allowed.contains(String(key)) else { throw Problem.invalidField(String(key.prefix(64)), "unknown query parameter") }
+            guard seen.insert(key).inserted else {
+                throw Problem(.badRequest, "duplicate-parameter", "Repeated query parameter", detail: "query parameter '\(key)' appears more than once")
+            }
+        }
     }
 
-    private func string(_ body: [String: Any], _ name: String) throws -> String {
-        guard let value = body[name] as? String else { throw Problem.invalidField(name, "must be a string") }
+    private func string(_ body: [String: JSONValue], _ name: String) throws -> String {
+        guard case .string(let value)? = body[name] else { throw Problem.invalidField(name, "must be a string, not \(body[name]?.kindName ?? "missing")") }
         return value
     }
 
-    private func accountId(_ body: [String: Any], _ name: String) throws -> UInt128 {
+    private func accountId(_ body: [String: JSONValue], _ name: String) throws -> UInt128 {
         let text = try string(body, name)
         guard let id = Identifier.account(text) else { throw Problem.invalidAccountId(text) }
         return id
@@ -581,8 +583,16 @@ final class InFlightCounter: @unchecked Sendable {
 
     func leave() {
         lock.lock()
+        precondition(count > 0, "a request left that never entered")
         count -= 1
         lock.unlock()
+    }
+
+    /// Requests holding a slot now (`wallet_http_in_flight_requests`).
+    var current: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
     }
 }
 
@@ -592,7 +602,11 @@ struct InFlightLimit: RouterMiddleware {
     let counter: InFlightCounter
     let limit: Int
 
+    /// Answered at once from memory, and needed most when the server is saturated: never limited.
+    static let unlimitedPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if InFlightLimit.unlimitedPaths.contains(request.uri.path) { return try await next(request, context) }
         guard counter.enter(limit: limit) else { throw Problem.tooManyRequests(limit) }
         defer { counter.leave() }
         return try await next(request, context)

@@ -1,4 +1,5 @@
 // What `serve` and `start --http` share: the listen address, the API keys, the metrics registry.
+import ArgumentParser
 import Cluster
 import Foundation
 import HTTPShim
@@ -27,8 +28,36 @@ func bootstrapMetrics() -> LedgerMetrics {
     return LedgerMetrics(registry: registry)
 }
 
-/// `--balance-history-entries-max`, checked: 0 (keep none) through 2^32 entries.
-func checkedBalanceHistoryEntriesMax(_ value: Int) throws -> Int {
-    guard value >= 0 && value <= 1 << 32 else { throw UserError("--balance-history-entries-max must be 0...4294967296") }
-    return value
+/// The HTTP server's limits as flags, shared by `serve` and `start --http`; each flag is named
+/// after its limit and checked against `HTTPLimits.ranges`.
+struct HTTPLimitOptions: ParsableArguments {
+    @Option(help: "request_body_bytes_max: bytes of one request body; more get 413.") var requestBodyBytesMax = HTTPLimits().requestBodyBytesMax
+    @Option(help: "request_head_bytes_max: bytes of a request line and its headers; more get 431.") var requestHeadBytesMax = HTTPLimits().requestHeadBytesMax
+    @Option(help: "request_header_fields_max: header fields of one request; more get 431.") var requestHeaderFieldsMax = HTTPLimits().requestHeaderFieldsMax
+    @Option(help: "in_flight_requests_max: requests handled at once; more get 503.") var inFlightRequestsMax = HTTPLimits().inFlightRequestsMax
+    @Option(help: "request_timeout_ms: a write's wait for durable-and-applied before 503.") var requestTimeoutMs = HTTPLimits().requestTimeoutMs
+    @Option(help: "request_head_timeout_ms: from a request's first byte to the end of its head; then 408.") var requestHeadTimeoutMs = HTTPLimits().requestHeadTimeoutMs
+    @Option(help: "request_body_timeout_ms: from a request's head to the end of its body; then 408.") var requestBodyTimeoutMs = HTTPLimits().requestBodyTimeoutMs
+    @Option(help: "connections_max: open connections; more wait in the backlog.") var connectionsMax = HTTPLimits().connectionsMax
+    @Option(help: "connection_idle_timeout_ms: a connection silent between requests is closed after this.")
+    var connectionIdleTimeoutMs = HTTPLimits().connectionIdleTimeoutMs
+    @Option(help: "balance_history_entries_max: past balances kept in memory (24 bytes each, about 2 per transfer); 0: every past read replays.")
+    var balanceHistoryEntriesMax = HTTPLimits().balanceHistoryEntriesMax
+
+    /// The limits, or a `UserError` naming the first one out of its range.
+    func limits() throws -> HTTPLimits {
+        var limits = HTTPLimits()
+        limits.requestBodyBytesMax = requestBodyBytesMax
+        limits.requestHeadBytesMax = requestHeadBytesMax
+        limits.requestHeaderFieldsMax = requestHeaderFieldsMax
+        limits.inFlightRequestsMax = inFlightRequestsMax
+        limits.requestTimeoutMs = requestTimeoutMs
+        limits.requestHeadTimeoutMs = requestHeadTimeoutMs
+        limits.requestBodyTimeoutMs = requestBodyTimeoutMs
+        limits.connectionsMax = connectionsMax
+        limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
+        limits.balanceHistoryEntriesMax = balanceHistoryEntriesMax
+        if let problem = limits.problem() { throw UserError(problem) }
+        return limits
+    }
 }

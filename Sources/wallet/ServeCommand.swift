@@ -20,31 +20,14 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Listen on HOST:PORT (port 0: any free port, printed when listening).") var http: String = "127.0.0.1:8080"
     @Option(help: "File of API keys: one per line, 'TOKEN' (may write) or 'TOKEN read'.") var apiKeys: String?
     @Flag(help: "Reads need a key too (by default reads are open).") var readsRequireKey = false
-    @Option(help: "request_body_bytes_max: bytes of one request body.") var requestBodyBytesMax = HTTPLimits().requestBodyBytesMax
-    @Option(help: "in_flight_requests_max: requests handled at once; more get 503.") var inFlightRequestsMax = HTTPLimits().inFlightRequestsMax
-    @Option(help: "request_timeout_ms: a write's wait for durable-and-applied before 503.") var requestTimeoutMs = HTTPLimits().requestTimeoutMs
-    @Option(help: "connections_max: open connections; more wait in the backlog.") var connectionsMax = HTTPLimits().connectionsMax
-    @Option(help: "connection_idle_timeout_ms: a silent connection is closed after this.") var connectionIdleTimeoutMs = HTTPLimits().connectionIdleTimeoutMs
-    @Option(help: "balance_history_entries_max: past balances kept in memory (24 bytes each, about 2 per transfer); 0: every past read replays.")
-    var balanceHistoryEntriesMax = HTTPLimits().balanceHistoryEntriesMax
+    @OptionGroup(title: "HTTP limits") var httpLimits: HTTPLimitOptions
     @Option(help: "snapshot_interval_transfers: snapshot (and archive) after this many transfers; 0: never.")
     var snapshotIntervalTransfers = 10_000_000
 
     func run() throws {
         try reportingErrors {
             let address = try parseListenAddress(http)
-            var limits = HTTPLimits()
-            guard requestBodyBytesMax >= 256 && requestBodyBytesMax <= 1 << 20, inFlightRequestsMax >= 1 && inFlightRequestsMax <= 1 << 20,
-                  requestTimeoutMs >= 10 && requestTimeoutMs <= 600_000, connectionsMax >= 1 && connectionsMax <= 1 << 20,
-                  connectionIdleTimeoutMs >= 100 && connectionIdleTimeoutMs <= 3_600_000 else {
-                throw UserError("a limit is out of range: request_body_bytes_max 256...1048576, in_flight_requests_max and connections_max 1...1048576, request_timeout_ms 10...600000, connection_idle_timeout_ms 100...3600000")
-            }
-            limits.requestBodyBytesMax = requestBodyBytesMax
-            limits.inFlightRequestsMax = inFlightRequestsMax
-            limits.requestTimeoutMs = requestTimeoutMs
-            limits.connectionsMax = connectionsMax
-            limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
-            limits.balanceHistoryEntriesMax = try checkedBalanceHistoryEntriesMax(balanceHistoryEntriesMax)
+            let limits = try httpLimits.limits()
             let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
             let node = try openNode(data: data, readOnly: false, quiet: true)
             guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }

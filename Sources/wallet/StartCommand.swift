@@ -35,14 +35,13 @@ struct StartCommand: ParsableCommand {
     @Flag(help: "With --http: reads need a key too.") var readsRequireKey = false
     @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
     @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
-    @Option(help: "With --http, balance_history_entries_max: past balances kept in memory (24 bytes each, about 2 per transfer); 0: every past read replays.")
-    var balanceHistoryEntriesMax = HTTPLimits().balanceHistoryEntriesMax
+    @OptionGroup(title: "HTTP limits (with --http)") var httpLimits: HTTPLimitOptions
 
     func run() throws {
         try reportingErrors {
             let peers = try PeerAddress.parseList(addresses)
             guard replica >= 0 && replica < peers.count else { throw UserError("--replica \(replica) is not an index into \(peers.count) addresses") }
-            let historyEntriesMax = try checkedBalanceHistoryEntriesMax(balanceHistoryEntriesMax)
+            let limits = try httpLimits.limits()
             guard tickMs >= 1 && tickMs <= 1000 else { throw UserError("--tick-ms \(tickMs) is outside 1...1000") }
             var options = ReplicaOptions(dataPath: data, replica: replica, addresses: peers)
             options.tickIntervalMs = tickMs
@@ -75,8 +74,6 @@ struct StartCommand: ParsableCommand {
             if let http {
                 let address = try parseListenAddress(http)
                 let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
-                var limits = HTTPLimits()
-                limits.balanceHistoryEntriesMax = historyEntriesMax
                 let api = HTTPServer(replica: server, dataPath: data, addresses: peers, host: address.host, port: address.port, keys: keys,
                                      metrics: bootstrapMetrics(), limits: limits)
                 let replicaIndex = replica

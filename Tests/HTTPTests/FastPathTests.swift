@@ -7,65 +7,6 @@ import LedgerCore
 import TestSupport
 import XCTest
 
-/// One keep-alive HTTP/1.1 connection over a plain socket, for what URLSession cannot show:
-/// several requests in one write (pipelining), and when the server closes the connection.
-final class RawHTTPConnection {
-    let socketFD: Int32
-    private var received = [UInt8]()
-
-    init(port: Int) throws {
-        let (socket, connected) = connectLoopback(port: port)
-        socketFD = socket
-        guard connected == 0 else { throw NSError(domain: "RawHTTPConnection", code: Int(errno)) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(socketFD) }
-
-    func send(_ text: String) {
-        let bytes = Array(text.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(socketFD, $0.baseAddress, $0.count, 0) }
-            precondition(count > 0, "send failed")
-            sent += count
-        }
-    }
-
-    /// The next whole response: status and body (nil when the server closed the connection).
-    func readResponse() -> (status: Int, body: String)? {
-        while true {
-            if let end = headerEnd() {
-                let head = String(decoding: received[0..<end], as: UTF8.self)
-                let lines = head.split(separator: "\r\n")
-                let status = Int(lines[0].split(separator: " ")[1])!
-                let length = lines.dropFirst().compactMap { line -> Int? in
-                    let parts = line.split(separator: ":", maxSplits: 1)
-                    return parts[0].lowercased() == "content-length" ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
-                }.first ?? 0
-                if received.count >= end + 4 + length {
-                    let body = String(decoding: received[(end + 4)..<(end + 4 + length)], as: UTF8.self)
-                    received.removeFirst(end + 4 + length)
-                    return (status, body)
-                }
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = recv(socketFD, &chunk, chunk.count, 0)
-            if count <= 0 { return nil }
-            received += chunk[0..<count]
-        }
-    }
-
-    private func headerEnd() -> Int? {
-        guard received.count >= 4 else { return nil }
-        for index in 0...(received.count - 4) where received[index] == 13 && received[index + 1] == 10 && received[index + 2] == 13 && received[index + 3] == 10 {
-            return index
-        }
-        return nil
-    }
-}
-
 final class FastPathTests: XCTestCase {
     private func transfer(_ from: String, _ to: String, _ amount: String, id: String) -> String {
         #"{"from_account":"\#(from)","to_account":"\#(to)","amount":"\#(amount)","currency":"USD","transaction_id":"\#(id)"}"#
