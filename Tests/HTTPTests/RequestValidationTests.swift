@@ -1,0 +1,71 @@
+// What the REST API refuses, against a real `wallet serve`: bodies and queries that could be read
+// two ways, reserved ids, and the exact problem each refusal names.
+import Foundation
+import TestSupport
+import XCTest
+
+final class RequestValidationTests: XCTestCase {
+    private func transfer(_ from: String, _ to: String, _ amount: String, id: String) -> String {
+        #"{"from_account":"\#(from)","to_account":"\#(to)","amount":"\#(amount)","currency":"USD","transaction_id":"\#(id)"}"#
+    }
+
+    private func post(_ port: Int, _ path: String, _ body: [UInt8], headers: String = "") -> RawAnswer? {
+        RawHTTP.exchange(port: port, Array("POST \(path) HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n\(headers)Content-Length: \(body.count)\r\n\r\n".utf8) + body).answer
+    }
+
+    private func serveWithTwoAccounts(_ directory: TemporaryDirectory) throws -> ServeProcess {
+        let server = try ServeProcess(data: directory.path + "/data")
+        for id in ["1", "2"] {
+            XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"}"#).status, 201)
+        }
+        return server
+    }
+
+    /// `{"amount":"1.00","amount":"999999.00"}` once moved 999,999.00 (the last key won). Now any
+    /// body a lenient parser would read one way and a strict one another is refused, on the fast
+    /// path and the router alike, and nothing moves.
+    func testAmbiguousBodiesAreRefusedAndMoveNothing() throws {
+        let directory = TemporaryDirectory()
+        let server = try serveWithTwoAccounts(directory)
+        let route = "/v1/wallet/balance_transfer"
+        let duplicate = #"{"from_account":"1","to_account":"2","amount":"1.00","amount":"999999.00","currency":"USD","transaction_id":"5"}"#
+        let answer = try XCTUnwrap(post(server.port, route, Array(duplicate.utf8)))
+        XCTAssertEqual(answer.status, 400, answer.body)
+        XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:duplicate-field")
+        XCTAssertTrue((answer.json["detail"] as? String ?? "").contains("'amount'"), answer.body)
+        // Escaped so the fast path leaves it to the router: the router refuses it too.
+        let escapedDuplicate = #"{"from_account":"1","to_account":"2","amount":"1.00","\u0061mount":"999999.00","currency":"USD","transaction_id":"5"}"#
+        XCTAssertEqual(post(server.port, route, Array(escapedDuplicate.utf8))?.json["type"] as? String, "urn:wallet:problem:duplicate-field")
+        let accountDuplicate = #"{"account_id":"3","account_id":"4","currency":"USD"}"#
+        XCTAssertEqual(post(server.port, "/v1/wallet/accounts", Array(accountDuplicate.utf8))?.json["type"] as? String, "urn:wallet:problem:duplicate-field")
+
+        let body = Array(transfer("1", "2", "1.00", id: "6").utf8)
+        let refused: [(String, [UInt8])] = [
+            ("trailing comma", Array(body.dropLast()) + Array(",}".utf8)),
+            ("byte order mark", [0xEF, 0xBB, 0xBF] + body),
+            ("not UTF-8", Array(#"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"6","x":""#.utf8) + [0xE9, 0x22, 0x7D]),
+            ("Latin-1 in a value", Array(#"{"from_account":"1","to_account":"2","amount":"1.00","currency":"US"#.utf8) + [0xC4] + Array(#"","transaction_id":"6"}"#.utf8)),
+            ("two objects", body + body),
+        ]
+        for (name, bytes) in refused {
+            let answer = try XCTUnwrap(post(server.port, route, bytes), name)
+            XCTAssertEqual(answer.status, 400, "\(name): \(answer.body)")
+            XCTAssertEqual(answer.headers["content-type"], "application/problem+json", name)
+            XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:invalid-json", "\(name): \(answer.body)")
+        }
+        // A repeated query parameter means nothing in particular: refused, naming it.
+        let query = try server.request("GET", "/v1/wallet/accounts/1?at_op=1&at_op=2")
+        XCTAssertEqual(query.status, 400)
+        XCTAssertEqual(query.json["type"] as? String, "urn:wallet:problem:duplicate-parameter")
+        XCTAssertTrue((query.json["detail"] as? String ?? "").contains("'at_op'"))
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/1/transfers?limit=1&limit=2").json["type"] as? String, "urn:wallet:problem:duplicate-parameter")
+
+        for id in ["1", "2"] {
+            let account = try server.request("GET", "/v1/wallet/accounts/\(id)").json
+            XCTAssertEqual(account["debits_posted"] as? String, "0.00", "account \(id) moved")
+            XCTAssertEqual(account["credits_posted"] as? String, "0.00", "account \(id) moved")
+        }
+        // The ordinary body still goes through.
+        XCTAssertEqual(post(server.port, route, body)?.status, 201)
+    }
+}
