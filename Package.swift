@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ReplicaTests", dependencies: ["Replica", "Storage", "LedgerCore", "Workload", "Randomness", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "LedgerCore", "Workload"], swiftSettings: swiftSettings),
-        .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "Storage", "Replica", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "WalletCLITests", dependencies: ["wallet", "LedgerCore", "Storage", "Replica", "Workload", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["wallet", "HTTPShim", "LedgerCore", "Cluster", "TestSupport", "Randomness", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "wallet", "LedgerCore", "Storage", "Workload", "Consensus", "TestSupport"], swiftSettings: swiftSettings),
     ]

@@ -121,18 +121,24 @@ public enum Identifier {
             guard !overflow1 && !overflow2 else { return nil }
             value = sum
         }
-        return value == 0 || value == .max ? nil : value
+        return ReservedIds.contains(value) ? nil : value
     }
 
     /// A transaction id (the idempotency key): a UUID (its 16 bytes, big-endian, as the transfer
     /// id) or the decimal digits of a 128-bit integer; never 0 or 2^128 - 1.
     public static func transaction(_ text: String) -> UInt128? {
+        guard let value = transactionValue(text), !ReservedIds.contains(value) else { return nil }
+        return value
+    }
+
+    /// The value a transaction id's text stands for, reserved or not (nil if it is neither form).
+    static func transactionValue(_ text: String) -> UInt128? {
         if text.utf8.count == 36, text.contains("-") {
             guard let uuid = UUID(uuidString: text) else { return nil }
-            let value = withUnsafeBytes(of: uuid.uuid) { bytes in bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) } }
-            return value == 0 || value == .max ? nil : value
+            return withUnsafeBytes(of: uuid.uuid) { bytes in bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) } }
         }
-        return account(text)
+        guard case .success(let value) = UInt128.parseDecimal(text), text.utf8.count <= 39, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return value
     }
 }
 

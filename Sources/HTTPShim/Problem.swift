@@ -1,6 +1,7 @@
 // RFC 9457 problem details: every error the API returns, each with a stable type.
 import Foundation
 import Hummingbird
+import LedgerCore
 
 /// An error answered as `application/problem+json`: `type` (stable, one per kind of error),
 /// `title`, `status`, `detail`, and for refusals by the ledger its result code.
@@ -57,10 +58,16 @@ extension Problem {
     static func missingField(_ name: String) -> Problem { Problem(.badRequest, "missing-field", "Missing field", detail: "field '\(name)' is required") }
     static func invalidField(_ name: String, _ why: String) -> Problem { Problem(.badRequest, "invalid-field", "Invalid field", detail: "field '\(name)': \(why)") }
     static func invalidAccountId(_ text: String) -> Problem {
-        Problem(.badRequest, "invalid-account-id", "Invalid account id", detail: "'\(text.prefix(64))' is not the decimal digits of a 128-bit integer (not 0, not 2^128-1)")
+        if case .success(let id) = UInt128.parseDecimal(text), ReservedIds.contains(id) {
+            return Problem(.badRequest, "invalid-account-id", "Invalid account id", detail: ReservedIds.refusal("account id", id))
+        }
+        return Problem(.badRequest, "invalid-account-id", "Invalid account id", detail: "'\(text.prefix(64))' is not the decimal digits of a 128-bit integer (not 0, not 2^128-1)")
     }
     static func invalidTransactionId(_ text: String) -> Problem {
-        Problem(.badRequest, "invalid-transaction-id", "Invalid transaction id", detail: "'\(text.prefix(64))' is neither a UUID nor the decimal digits of a 128-bit integer (not 0, not 2^128-1)")
+        if let id = Identifier.transactionValue(text), ReservedIds.contains(id) {
+            return Problem(.badRequest, "invalid-transaction-id", "Invalid transaction id", detail: ReservedIds.refusal("transaction id", id))
+        }
+        return Problem(.badRequest, "invalid-transaction-id", "Invalid transaction id", detail: "'\(text.prefix(64))' is neither a UUID nor the decimal digits of a 128-bit integer (not 0, not 2^128-1)")
     }
     static func unknownCurrency(_ code: String) -> Problem {
         Problem(.badRequest, "unknown-currency", "Unknown currency", detail: "'\(code.prefix(16))' is not an ISO 4217 code this ledger accepts")

@@ -88,6 +88,14 @@ public enum CSVRecords: Sendable {
         }
     }
 
+    /// An id field: a decimal that is not one of the reserved ids (`ReservedIds`).
+    private static func id(_ field: Substring, _ name: String) -> Result<UInt128, RowError> {
+        switch decimal(field, name) {
+        case .failure(let message): return .failure(message)
+        case .success(let value): return ReservedIds.contains(value) ? .failure(RowError(stringLiteral: ReservedIds.refusal(name, value))) : .success(value)
+        }
+    }
+
     private static func parseTransfer(_ text: Substring, columns: Int) -> Result<Transfer, RowError> {
         let parts: [Substring]
         switch fields(text, count: columns) {
@@ -96,7 +104,7 @@ public enum CSVRecords: Sendable {
         }
         var values: [UInt128] = []
         for (index, name) in ["transaction_id", "from_account", "to_account", "amount"].enumerated() {
-            switch decimal(parts[index], name) {
+            switch name == "transaction_id" ? id(parts[index], name) : decimal(parts[index], name) {
             case .failure(let message): return .failure(message)
             case .success(let value): values.append(value)
             }
@@ -115,9 +123,14 @@ public enum CSVRecords: Sendable {
                 }
             }
         }
+        // Posting or voiding a pending transfer may leave the accounts 0 ("the pending one's"); 2^128-1 never.
+        let resolvesPending = flags.contains(.postPending) || flags.contains(.voidPending)
+        for (index, name) in [(1, "from_account"), (2, "to_account")] where values[index] == .max || (values[index] == 0 && !resolvesPending) {
+            return .failure(RowError(stringLiteral: ReservedIds.refusal(name, values[index])))
+        }
         var pendingId: UInt128 = 0
         if parts.count > 6 && !parts[6].isEmpty {
-            switch decimal(parts[6], "pending_id") {
+            switch id(parts[6], "pending_id") {
             case .failure(let message): return .failure(message)
             case .success(let value): pendingId = value
             }
@@ -133,10 +146,10 @@ public enum CSVRecords: Sendable {
         case .failure(let message): return .failure(message)
         case .success(let values): parts = values
         }
-        let id: UInt128
-        switch decimal(parts[0], "account_id") {
+        let accountId: UInt128
+        switch id(parts[0], "account_id") {
         case .failure(let message): return .failure(message)
-        case .success(let value): id = value
+        case .success(let value): accountId = value
         }
         guard let ledger = CurrencyCode.parse(parts[1]) else {
             return .failure("currency '\(parts[1])' is neither a positive 32-bit number nor 1-4 letters A-Z")
@@ -152,7 +165,7 @@ public enum CSVRecords: Sendable {
                 }
             }
         }
-        return .success(Account(id: id, ledger: ledger, flags: flags))
+        return .success(Account(id: accountId, ledger: ledger, flags: flags))
     }
 }
 

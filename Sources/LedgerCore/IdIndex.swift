@@ -107,14 +107,16 @@ public struct IdIndex {
     @inline(__always)
     public func find(_ key: UInt128, hash: UInt64) -> UInt32 { findSlot(key, hash: hash).row }
 
-    /// The row and payload of `key`, or (`rowNone`, 0).
+    /// The row and payload of `key`, or (`rowNone`, 0). The reserved id 0 is never found: the
+    /// empty-slot test comes first, so a look-up of 0 stops at the first empty slot instead of
+    /// taking it (and its zero row, a real account's) for a match.
     @inline(__always)
     public func findSlot(_ key: UInt128, hash: UInt64) -> (row: UInt32, payload: UInt64) {
         var position = Int(truncatingIfNeeded: hash) & mask
         while true {
             let slot = slots[position]
-            if slot.key == key { return (slot.row, slot.payload) }
             if slot.key == 0 { return (IdIndex.rowNone, 0) }
+            if slot.key == key { return (slot.row, slot.payload) }
             position = (position + 1) & mask
         }
     }

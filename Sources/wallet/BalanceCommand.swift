@@ -22,8 +22,10 @@ struct BalanceCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard case .success(let id) = UInt128.parseDecimal(accountId) else {
-                throw UserError("account id '\(accountId)' is not a decimal 128-bit integer")
+            let id: UInt128
+            switch ReservedIds.parse(accountId, "account id") {
+            case .success(let parsed): id = parsed
+            case .failure(let error): throw UserError(error.message)
             }
             let account: Account
             let op: UInt64

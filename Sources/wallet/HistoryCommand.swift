@@ -27,8 +27,10 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard case .success(let id) = UInt128.parseDecimal(accountId) else {
-                throw UserError("account id '\(accountId)' is not a decimal 128-bit integer")
+            let id: UInt128
+            switch ReservedIds.parse(accountId, "account id") {
+            case .success(let parsed): id = parsed
+            case .failure(let error): throw UserError(error.message)
             }
             guard limit >= 1 && limit <= HistoryCommand.entriesMaxLimit else {
                 throw UserError("--limit \(limit) is outside 1...\(HistoryCommand.entriesMaxLimit) (history_entries_max)")

@@ -75,5 +75,15 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(found[0]?.debitsPosted, 5050)
         XCTAssertEqual(found[1]?.creditsPosted, 5050)
         XCTAssertNil(found[2])
+
+        // The reserved ids over the binary protocol: found nowhere (a look-up of 0 once answered
+        // with account 1's balances), and the CLI refuses them before asking.
+        let (reserved, _) = try client.lookupAccounts([0, .max, 1])
+        XCTAssertNil(reserved[0])
+        XCTAssertNil(reserved[1])
+        XCTAssertEqual(reserved[2]?.debitsPosted, 5050)
+        let refused = try WalletBinary.run(["balance", "--addresses", cluster.addressList, "--cluster", "9", "0"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("account id 0 is reserved"), refused.stderr)
     }
 }

@@ -15,18 +15,32 @@ enum WalletBinary {
     }
 
     /// Runs `wallet` to the end; returns its exit status and standard output.
-    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        process.standardError = err
         try process.run()
+        // Both pipes read to the end before waiting, so a chatty child never blocks on a full pipe.
+        let errBox = StderrBox()
+        let errDone = DispatchSemaphore(value: 0)
+        Thread {
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            errDone.signal()
+        }.start()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        errDone.wait()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
     }
+}
+
+/// Bytes read on another thread, handed over through a semaphore.
+final class StderrBox: @unchecked Sendable {
+    var data = Data()
 }
 
 extension LocalCluster {

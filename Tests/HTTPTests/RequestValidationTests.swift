@@ -68,4 +68,32 @@ final class RequestValidationTests: XCTestCase {
         // The ordinary body still goes through.
         XCTAssertEqual(post(server.port, route, body)?.status, 201)
     }
+
+    /// The REST API refuses the reserved ids 0 and 2^128-1 wherever an id is read, in the words
+    /// the CLI and the CSV reader use.
+    func testReservedIdsAreRefusedEverywhereAnIdIsRead() throws {
+        let directory = TemporaryDirectory()
+        let server = try serveWithTwoAccounts(directory)
+        let max = "340282366920938463463374607431768211455"
+        for (method, path, body, type, words) in [
+            ("GET", "/v1/wallet/accounts/0", nil, "invalid-account-id", "account id 0 is reserved"),
+            ("GET", "/v1/wallet/accounts/\(max)", nil, "invalid-account-id", "account id 2^128-1 is reserved"),
+            ("GET", "/v1/wallet/accounts/0/transfers", nil, "invalid-account-id", "account id 0 is reserved"),
+            ("GET", "/v1/wallet/accounts/0/events", nil, "invalid-account-id", "account id 0 is reserved"),
+            ("GET", "/v1/wallet/transfers/0", nil, "invalid-transaction-id", "transaction id 0 is reserved"),
+            ("GET", "/v1/wallet/transfers/ffffffff-ffff-ffff-ffff-ffffffffffff", nil, "invalid-transaction-id", "transaction id 2^128-1 is reserved"),
+            ("POST", "/v1/wallet/accounts", #"{"account_id":"0","currency":"USD"}"#, "invalid-account-id", "account id 0 is reserved"),
+            ("POST", "/v1/wallet/balance_transfer", transfer("0", "2", "1.00", id: "8"), "invalid-account-id", "account id 0 is reserved"),
+            ("POST", "/v1/wallet/balance_transfer", transfer("1", max, "1.00", id: "8"), "invalid-account-id", "account id 2^128-1 is reserved"),
+            ("POST", "/v1/wallet/balance_transfer", transfer("1", "2", "1.00", id: "0"), "invalid-transaction-id", "transaction id 0 is reserved"),
+            ("POST", "/v1/wallet/balance_transfer", transfer("1", "2", "1.00", id: "00000000-0000-0000-0000-000000000000"), "invalid-transaction-id",
+             "transaction id 0 is reserved"),
+        ] as [(String, String, String?, String, String)] {
+            let answer = try server.request(method, path, body: body)
+            XCTAssertEqual(answer.status, 400, "\(method) \(path) \(body ?? ""): \(answer.text)")
+            XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:" + type, "\(method) \(path)")
+            XCTAssertTrue((answer.json["detail"] as? String ?? "").contains(words), "\(method) \(path): \(answer.text)")
+        }
+        XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/1").json["debits_posted"] as? String, "0.00")
+    }
 }
