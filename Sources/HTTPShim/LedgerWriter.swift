@@ -15,6 +15,17 @@ public struct WriteOutcome: Sendable {
     public let stored: StoredTransfer?
     /// For an account: the account under its id after this batch.
     public let account: Account?
+    /// The op of the batch that applied `stored` (for a retry, an earlier op than `op`); nil when
+    /// nothing is stored or the log no longer holds that batch (pruned).
+    public let storedOp: UInt64?
+
+    init(result: UInt8, op: UInt64, stored: StoredTransfer?, account: Account?, storedOp: UInt64? = nil) {
+        self.result = result
+        self.op = op
+        self.stored = stored
+        self.account = account
+        self.storedOp = storedOp
+    }
 }
 
 /// The one thread that writes: requests from any number of HTTP handlers queue here; whatever
@@ -146,7 +157,9 @@ public final class LedgerWriter: @unchecked Sendable {
             for waiting in lookups {
                 switch waiting.work {
                 case .lookupTransfer(let id):
-                    waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: node.ledger.transfer(id: id), account: nil))
+                    let stored = node.ledger.transfer(id: id)
+                    waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: stored, account: nil,
+                                                                        storedOp: stored.flatMap { History.op(ofRecordTimestampNs: $0.transfer.timestamp, in: node.log) }))
                 case .installArchives(let jobs, let snapshotOp, let error):
                     installArchives(jobs, snapshotOp: snapshotOp, error: error)
                     waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: nil, account: nil))
@@ -210,7 +223,10 @@ public final class LedgerWriter: @unchecked Sendable {
         for (index, waiting) in batch.enumerated() {
             switch waiting.work {
             case .transfer(let transfer):
-                waiting.continuation.resume(returning: WriteOutcome(result: results[index], op: op, stored: ledger.transfer(id: transfer.id), account: nil))
+                let stored = ledger.transfer(id: transfer.id)
+                // A retry's stored transfer came from an earlier batch: the answer names that op.
+                let storedOp = results[index] == TransferResult.ok.rawValue ? op : stored.flatMap { History.op(ofRecordTimestampNs: $0.transfer.timestamp, in: log) }
+                waiting.continuation.resume(returning: WriteOutcome(result: results[index], op: op, stored: stored, account: nil, storedOp: storedOp))
             case .account(let account):
                 waiting.continuation.resume(returning: WriteOutcome(result: results[index], op: op, stored: nil, account: ledger.account(id: account.id)))
             case .lookupTransfer, .installArchives:

@@ -149,16 +149,16 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         switch work {
         case .transfer(let transfer):
             let outcome = try await batcher.submit(kind: .transfers, record: bytes(of: transfer))
-            let stored = try await local(until: outcome.op, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.transfer(id: transfer.id) }
-            return WriteOutcome(result: outcome.result, op: outcome.op, stored: stored, account: nil)
+            let (stored, storedOp) = try await storedTransfer(transfer.id, until: outcome.op, deadline: deadline, timeoutMs: timeoutMs)
+            return WriteOutcome(result: outcome.result, op: outcome.op, stored: stored, account: nil, storedOp: storedOp)
         case .account(let account):
             let outcome = try await batcher.submit(kind: .accounts, record: bytes(of: account))
             let created = try await local(until: outcome.op, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.account(id: account.id) }
             return WriteOutcome(result: outcome.result, op: outcome.op, stored: nil, account: created)
         case .lookupTransfer(let id):
             let op = readModel.op
-            let stored = try await local(until: op, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.transfer(id: id) }
-            return WriteOutcome(result: 0, op: op, stored: stored, account: nil)
+            let (stored, storedOp) = try await storedTransfer(id, until: op, deadline: deadline, timeoutMs: timeoutMs)
+            return WriteOutcome(result: 0, op: op, stored: stored, account: nil, storedOp: storedOp)
         case .installArchives:
             preconditionFailure("a replica's compactor archives by itself")
         }
@@ -168,6 +168,15 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         precondition(MemoryLayout<Record>.size == Limits.recordSizeBytes)
         var copy = record
         return withUnsafeBytes(of: &copy) { Array($0) }
+    }
+
+    /// The transfer stored under `id` once `op` is applied here, and the op of the batch that applied it.
+    private func storedTransfer(_ id: UInt128, until op: UInt64, deadline: Date, timeoutMs: Int) async throws -> (StoredTransfer?, UInt64?) {
+        let server = self.server
+        return try await local(until: op, deadline: deadline, timeoutMs: timeoutMs) { ledger in
+            let stored = ledger.transfer(id: id)
+            return (stored, stored.flatMap { server.op(ofRecordTimestampNs: $0.transfer.timestamp) })
+        }
     }
 
     /// Reads this replica's ledger on its thread once it has applied `op` (a follower applies a
@@ -196,8 +205,8 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         } catch {
             throw Problem.unavailable("no leader answered the read: \(error)")
         }
-        let stored = try await local(until: readIndex, deadline: deadline, timeoutMs: timeoutMs) { ledger in ledger.transfer(id: id) }
-        return WriteOutcome(result: 0, op: max(readIndex, readModel.op), stored: stored, account: nil)
+        let (stored, storedOp) = try await storedTransfer(id, until: readIndex, deadline: deadline, timeoutMs: timeoutMs)
+        return WriteOutcome(result: 0, op: max(readIndex, readModel.op), stored: stored, account: nil, storedOp: storedOp)
     }
 
     func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int) {

@@ -337,7 +337,9 @@ public struct WalletAPI: Sendable {
         guard let stored = outcome.stored else { throw Problem.notFound("transfer \(text.prefix(64)) does not exist (as of op \(outcome.op))") }
         var object = transferJSON(stored.transfer, transactionId: text)
         object["result"] = stored.result.name
-        object["op"] = outcome.op
+        // The op that applied it, as the transfer's own answer names it; the state read is as of `as_of_op`.
+        object["op"] = outcome.storedOp.map { $0 as Any } ?? NSNull()
+        object["as_of_op"] = outcome.op
         object["consistency"] = linearizable ? "linearizable" : "applied"
         return json(.ok, object)
     }
@@ -479,14 +481,15 @@ func writeAccountText(_ account: Account, op: UInt64, into buffer: inout ByteBuf
 
 /// `transferJSON` plus `op` and `replayed`, as JSONText would write it, without the dictionary:
 /// the answer to every transfer.
-func transferText(_ transfer: Transfer, transactionId: String, op: UInt64, replayed: Bool) -> String {
+func transferText(_ transfer: Transfer, transactionId: String, op: UInt64?, replayed: Bool) -> String {
     var buffer = ByteBufferAllocator().buffer(capacity: 256)
     writeTransferText(transfer, transactionId: transactionId, op: op, replayed: replayed, into: &buffer)
     return String(buffer: buffer)
 }
 
 /// `transferText`, written straight into the answer's buffer.
-func writeTransferText(_ transfer: Transfer, transactionId: String, op: UInt64, replayed: Bool, into buffer: inout ByteBuffer) {
+/// `op` is the op of the batch that applied the transfer (null when the log no longer holds it).
+func writeTransferText(_ transfer: Transfer, transactionId: String, op: UInt64?, replayed: Bool, into buffer: inout ByteBuffer) {
     let (code, exponent) = Currency.display(transfer.ledger)
     buffer.writeStaticString("{\"amount\":\"")
     DecimalText.write(transfer.amount, exponent: exponent, into: &buffer)
@@ -495,7 +498,7 @@ func writeTransferText(_ transfer: Transfer, transactionId: String, op: UInt64, 
     buffer.writeStaticString("\",\"from_account\":\"")
     DecimalText.write(transfer.debitAccountId, exponent: 0, into: &buffer)
     buffer.writeStaticString("\",\"op\":")
-    DecimalText.write(UInt128(op), exponent: 0, into: &buffer)
+    if let op { DecimalText.write(UInt128(op), exponent: 0, into: &buffer) } else { buffer.writeStaticString("null") }
     buffer.writeStaticString(replayed ? ",\"replayed\":true,\"timestamp_ns\":" : ",\"replayed\":false,\"timestamp_ns\":")
     DecimalText.write(UInt128(transfer.timestamp), exponent: 0, into: &buffer)
     buffer.writeStaticString(",\"to_account\":\"")
@@ -552,7 +555,7 @@ func transferAnswer(_ outcome: WriteOutcome, id: UInt128, transactionText: Strin
                           result: stored.result.name)
         }
         var body = ByteBufferAllocator().buffer(capacity: 256)
-        writeTransferText(stored.transfer, transactionId: transactionText, op: outcome.op, replayed: replayed, into: &body)
+        writeTransferText(stored.transfer, transactionId: transactionText, op: outcome.storedOp, replayed: replayed, into: &body)
         return (replayed ? .ok : .created, body)
     }
     if result == .existsWithDifferentFields {

@@ -88,6 +88,21 @@ public enum History {
                             timestampNs: header.timestampNs + UInt64(max(included, 1) - 1))
     }
 
+    /// The op of the batch holding the record stamped `timestampNs` (a record's timestamp is its
+    /// batch's plus its index), or nil when no batch the log still holds has it (pruned, or never
+    /// written). Batches' timestamps increase with their ops, so this is a binary search.
+    public static func op(ofRecordTimestampNs timestampNs: UInt64, in log: SegmentLog) -> UInt64? {
+        guard log.lastOp >= log.firstOp, log.header(op: log.firstOp).timestampNs <= timestampNs else { return nil }
+        var low = log.firstOp
+        var high = log.lastOp
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            if log.header(op: middle).timestampNs <= timestampNs { low = middle } else { high = middle - 1 }
+        }
+        let header = log.header(op: low)
+        return timestampNs - header.timestampNs < UInt64(header.recordCount) ? low : nil
+    }
+
     /// The point after the whole batch `op`.
     public static func point(afterOp op: UInt64, in log: SegmentLog) throws -> HistoryPoint {
         guard op <= log.lastOp else { throw HistoryError(message: "op \(op) is past the log's end (op \(log.lastOp))") }

@@ -49,8 +49,10 @@ final class ReplicaHTTPTests: XCTestCase {
         let transferRead = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/transfers/3b2f0e7c-1a01-4f4e-9a51-8d9b2c2e6c0e?consistency=linearizable")
         XCTAssertEqual(transferRead.status, 200, transferRead.text)
         XCTAssertEqual(transferRead.json["consistency"] as? String, "linearizable")
-        XCTAssertGreaterThanOrEqual(try XCTUnwrap(transferRead.json["op"] as? Int), op)
+        XCTAssertEqual(try XCTUnwrap(transferRead.json["op"] as? Int), op, "the op that applied it")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(transferRead.json["as_of_op"] as? Int), op)
         XCTAssertEqual(transferRead.json["amount"] as? String, "7.50")
+
         XCTAssertEqual(try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/transfers/3b2f0e7c-1a01-4f4e-9a51-8d9b2c2e6c0e?consistency=eventual").status, 400)
         let linearizable = try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/accounts/2?consistency=linearizable")
         XCTAssertEqual(linearizable.status, 200, linearizable.text)
@@ -76,6 +78,7 @@ final class ReplicaHTTPTests: XCTestCase {
         XCTAssertEqual(retry.status, 200, retry.text)
         XCTAssertEqual(retry.json["replayed"] as? Bool, true)
         XCTAssertEqual(retry.json["transfer_id"] as? String, first.json["transfer_id"] as? String)
+        XCTAssertEqual(retry.json["op"] as? Int, op, "a retry names the op that applied the transfer")
         XCTAssertEqual(try httpRequest(baseURL: urls[leader], "GET", "/v1/wallet/accounts/2?consistency=linearizable").json["balance"] as? String, "7.50")
         XCTAssertEqual(try httpRequest(baseURL: urls[other], "GET", "/v1/wallet/transfers/3b2f0e7c-1a01-4f4e-9a51-8d9b2c2e6c0e").status, 200)
 

@@ -96,4 +96,28 @@ final class RequestValidationTests: XCTestCase {
         }
         XCTAssertEqual(try server.request("GET", "/v1/wallet/accounts/1").json["debits_posted"] as? String, "0.00")
     }
+
+    /// A retried transfer is answered with its first outcome, and the op it names is the op that
+    /// applied it (it once named the retry's own batch), on the fast path, the router and a look-up.
+    func testARetryNamesTheOpThatAppliedTheTransfer() throws {
+        let directory = TemporaryDirectory()
+        let server = try serveWithTwoAccounts(directory)
+        let route = "/v1/wallet/balance_transfer"
+        let first = try server.request("POST", route, body: transfer("1", "2", "1.00", id: "40"))
+        XCTAssertEqual(first.status, 201)
+        let op = try XCTUnwrap(first.json["op"] as? Int)
+        // Batches in between, so a retry's batch is a later op.
+        XCTAssertEqual(try server.request("POST", route, body: transfer("1", "2", "1.00", id: "41")).status, 201)
+        let fastRetry = try server.request("POST", route, body: transfer("1", "2", "1.00", id: "40"))
+        let escaped = #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"US\u0044","transaction_id":"40"}"#
+        let routedRetry = try server.request("POST", route, body: escaped)
+        for retry in [fastRetry, routedRetry] {
+            XCTAssertEqual(retry.status, 200, retry.text)
+            XCTAssertEqual(retry.json["replayed"] as? Bool, true)
+            XCTAssertEqual(retry.json["op"] as? Int, op, retry.text)
+        }
+        let lookUp = try server.request("GET", "/v1/wallet/transfers/40")
+        XCTAssertEqual(lookUp.json["op"] as? Int, op)
+        XCTAssertGreaterThan(try XCTUnwrap(lookUp.json["as_of_op"] as? Int), op)
+    }
 }

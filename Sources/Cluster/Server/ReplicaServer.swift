@@ -217,6 +217,10 @@ public final class ReplicaServer: @unchecked Sendable {
     /// may touch the ledger).
     public func withState<T>(_ body: (Ledger, UInt64) -> T) -> T { body(ledger, appliedOp) }
 
+    /// The op of the batch that holds the record stamped `timestampNs` (see `History.op`): for a
+    /// caller on the replica thread only.
+    public func op(ofRecordTimestampNs timestampNs: UInt64) -> UInt64? { History.op(ofRecordTimestampNs: timestampNs, in: log) }
+
     /// Runs `body` on the replica thread, between two inbox items, with the state as it is then:
     /// a read of the local ledger (bounded staleness on a follower).
     public func onReplicaThread(_ body: @escaping @Sendable (Ledger, UInt64) -> Void) {
