@@ -47,7 +47,7 @@ public enum Amount {
     /// `minorUnits` over the text's UTF-8 bytes, in two passes and no allocation (the fast path
     /// parses request bodies with it; the String form above is this too).
     static func minorUnits(bytes: UnsafeRawBufferPointer, exponent: Int) -> Result<UInt128, AmountError> {
-        // The shape first: digits (at most 40), then optionally a dot and at least one digit.
+        // The shape first: digits, then optionally a dot and at least one digit.
         var wholeDigits = 0
         var fractionDigits = 0
         var sawDot = false
@@ -60,7 +60,9 @@ public enum Amount {
                 if sawDot { fractionDigits += 1 } else { wholeDigits += 1 }
             }
         }
-        guard wholeDigits >= 1, wholeDigits <= 40, !sawDot || fractionDigits >= 1 else { return .failure(.notADecimal) }
+        // Any number of digits is well formed (leading zeros included); what does not fit in 128
+        // bits is found by the overflow checks below, and the body's size bounds the work.
+        guard wholeDigits >= 1, !sawDot || fractionDigits >= 1 else { return .failure(.notADecimal) }
         // The value; decimals past the exponent must be zeros ("12.340" USD is 1234), others would be lost.
         var value: UInt128 = 0
         var overflow = false

@@ -77,7 +77,9 @@ extension Problem {
         case .notADecimal: return Problem(.badRequest, "invalid-amount", "Invalid amount", detail: "'\(text.prefix(64))' is not a decimal string such as \"12.34\" (digits, at most one dot, no sign)")
         case .tooManyDecimals(let allowed): return Problem(.badRequest, "too-many-decimals", "Too many decimals", detail: "'\(text.prefix(64))' has more than the currency's \(allowed) decimals")
         case .zero: return Problem(.badRequest, "amount-zero", "Amount is zero", detail: "an amount must be more than zero")
-        case .outOfRange: return Problem(.badRequest, "amount-out-of-range", "Amount out of range", detail: "'\(text.prefix(64))' is more than 2^128-1 minor units")
+        case .outOfRange:
+            return Problem(.badRequest, "amount-out-of-range", "Amount out of range",
+                           detail: "'\(text.prefix(64))' does not fit in 128 bits: the amount in minor units must be at most 2^128-1")
         }
     }
     static func bodyTooLarge(_ limit: Int) -> Problem {

@@ -17,6 +17,10 @@ final class MoneyTests: XCTestCase {
         XCTAssertEqual(Amount.minorUnits("1.5", exponent: 0), .failure(.tooManyDecimals(allowed: 0)))
         XCTAssertEqual(Amount.minorUnits("0.00", exponent: 2), .failure(.zero))
         XCTAssertEqual(Amount.minorUnits("3402823669209384634633746074317682114.56", exponent: 2), .failure(.outOfRange))
+        // 41 digits once said "not a decimal": it is one, too large for 128 bits.
+        XCTAssertEqual(Amount.minorUnits(String(repeating: "9", count: 41), exponent: 0), .failure(.outOfRange))
+        XCTAssertEqual(Amount.minorUnits(String(repeating: "1", count: 41) + ".00", exponent: 2), .failure(.outOfRange))
+        XCTAssertEqual(try Amount.minorUnits(String(repeating: "0", count: 60) + "1.00", exponent: 2).get(), 100, "leading zeros fit")
         for bad in ["", ".5", "5.", "-1", "+1", "1e2", " 1", "1,00", "1.2.3", "0x10", "１２"] {
             XCTAssertEqual(Amount.minorUnits(bad, exponent: 2), .failure(.notADecimal), bad)
         }

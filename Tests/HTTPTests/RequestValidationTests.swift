@@ -120,4 +120,22 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(lookUp.json["op"] as? Int, op)
         XCTAssertGreaterThan(try XCTUnwrap(lookUp.json["as_of_op"] as? Int), op)
     }
+
+    /// An amount too large for 128 bits says so (it once said it was not a decimal); a chunked
+    /// body with a bad chunk size is a 400 (it was a 413).
+    func testAnOversizedAmountAndABadChunkAreNamedForWhatTheyAre() throws {
+        let directory = TemporaryDirectory()
+        let server = try serveWithTwoAccounts(directory)
+        let amount = String(repeating: "9", count: 41)
+        for body in [transfer("1", "2", amount, id: "50"), #"{"from_account":"1","to_account":"2","amount":"\#(amount)","currency":"US\u0044","transaction_id":"50"}"#] {
+            let answer = try server.request("POST", "/v1/wallet/balance_transfer", body: body)
+            XCTAssertEqual(answer.status, 400)
+            XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:amount-out-of-range", answer.text)
+            XCTAssertTrue((answer.json["detail"] as? String ?? "").contains("does not fit in 128 bits"), answer.text)
+        }
+        let chunked = Array("POST /v1/wallet/balance_transfer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".utf8)
+        let answer = RawHTTP.exchange(port: server.port, chunked).answer
+        XCTAssertEqual(answer?.status, 400)
+        XCTAssertEqual(answer?.json["type"] as? String, "urn:wallet:problem:invalid-chunk")
+    }
 }
