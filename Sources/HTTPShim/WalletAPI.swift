@@ -77,7 +77,9 @@ public struct WalletAPI: Sendable {
     ]
 
     func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        // HEAD is answered as GET without the body (RFC 9110), from the same route.
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        router.add(middleware: RouteProblems(routes: WalletAPI.routes))
         router.add(middleware: InFlightLimit(counter: inFlight, limit: limits.inFlightRequestsMax))
         // Request counts and durations per route and status, through swift-metrics.
         router.add(middleware: MetricsMiddleware())

@@ -98,8 +98,9 @@ enum RawHTTP {
         return (parse(received), closed, received)
     }
 
-    /// The first answer in `bytes`, if a whole one is there.
-    static func parse(_ bytes: [UInt8]) -> RawAnswer? {
+    /// The first answer in `bytes`, if a whole one is there; `bodyless` for the answer to a HEAD
+    /// (its Content-Length is the GET's, and no body follows).
+    static func parse(_ bytes: [UInt8], bodyless: Bool = false) -> RawAnswer? {
         guard bytes.count >= 4, let end = (0...(bytes.count - 4)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 && bytes[$0 + 2] == 13 && bytes[$0 + 3] == 10 }) else { return nil }
         let lines = String(decoding: bytes[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
         let statusParts = lines[0].split(separator: " ")
@@ -109,7 +110,7 @@ enum RawHTTP {
             let parts = line.split(separator: ":", maxSplits: 1)
             if parts.count == 2 { headers[parts[0].lowercased()] = parts[1].trimmingCharacters(in: .whitespaces) }
         }
-        let length = Int(headers["content-length"] ?? "0") ?? 0
+        let length = bodyless ? 0 : Int(headers["content-length"] ?? "0") ?? 0
         guard bytes.count >= end + 4 + length else { return nil }
         return RawAnswer(status: status, headers: headers, body: String(decoding: bytes[(end + 4)..<(end + 4 + length)], as: UTF8.self))
     }

@@ -138,4 +138,42 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(answer?.status, 400)
         XCTAssertEqual(answer?.json["type"] as? String, "urn:wallet:problem:invalid-chunk")
     }
+
+    private func raw(_ port: Int, _ method: String, _ path: String) -> (answer: RawAnswer?, bytes: [UInt8]) {
+        let (answer, _, bytes) = RawHTTP.exchange(port: port, Array("\(method) \(path) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
+        return (method == "HEAD" ? RawHTTP.parse(bytes, bodyless: true) : answer, bytes)
+    }
+
+    /// Unknown paths and methods once answered 404 with an empty body.
+    func testUnknownPathsAndMethodsAreProblemsAndHeadIsGetWithoutABody() throws {
+        let directory = TemporaryDirectory()
+        let server = try serveWithTwoAccounts(directory)
+        for path in ["/nope", "/v1/wallet", "/v1/wallet/accounts/1/x", "/v1/wallet/accounts/"] {
+            let answer = try XCTUnwrap(raw(server.port, "GET", path).answer, path)
+            XCTAssertEqual(answer.status, 404, path)
+            XCTAssertEqual(answer.headers["content-type"], "application/problem+json", path)
+            XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:not-found", path)
+        }
+        for (method, path, allow) in [("TRACE", "/healthz", "GET, HEAD"), ("DELETE", "/v1/wallet/accounts/1", "GET, HEAD"),
+                                      ("PUT", "/v1/wallet/balance_transfer", "POST"), ("OPTIONS", "/v1/wallet/accounts/1/transfers", "GET, HEAD"),
+                                      ("PATCH", "/v1/wallet/accounts", "POST"), ("GET", "/v1/wallet/balance_transfer", "POST")] {
+            let answer = try XCTUnwrap(raw(server.port, method, path).answer, "\(method) \(path)")
+            XCTAssertEqual(answer.status, 405, "\(method) \(path)")
+            XCTAssertEqual(answer.headers["allow"], allow, "\(method) \(path)")
+            XCTAssertEqual(answer.json["type"] as? String, "urn:wallet:problem:method-not-allowed", "\(method) \(path)")
+        }
+        // HEAD: the GET's status and headers (its Content-Length included), no body.
+        for path in ["/healthz", "/v1/wallet/accounts/1", "/v1/wallet/accounts/1/transfers", "/readyz"] {
+            let get = try XCTUnwrap(raw(server.port, "GET", path).answer, path)
+            let (head, bytes) = raw(server.port, "HEAD", path)
+            XCTAssertEqual(head?.status, 200, path)
+            XCTAssertEqual(head?.headers["content-type"], get.headers["content-type"], path)
+            XCTAssertEqual(head?.headers["content-length"], String(get.body.utf8.count), path)
+            let text = String(decoding: bytes, as: UTF8.self)
+            XCTAssertTrue(text.hasSuffix("\r\n\r\n"), "HEAD \(path) has a body: \(text)")
+        }
+        let (missing, bytes) = raw(server.port, "HEAD", "/v1/wallet/accounts/99")
+        XCTAssertEqual(missing?.status, 404)
+        XCTAssertTrue(String(decoding: bytes, as: UTF8.self).hasSuffix("\r\n\r\n"), "a HEAD error has no body either")
+    }
 }
