@@ -75,6 +75,7 @@ let package = Package(
             name: "HTTPShim",
             dependencies: [
                 "LedgerCore", "Storage", "Replica", "Cluster",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

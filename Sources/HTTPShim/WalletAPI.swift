@@ -6,56 +6,6 @@ import LedgerCore
 import NIOCore
 import Replica
 
-/// Who may do what: bearer tokens given at start (`--api-keys FILE`).
-public struct APIKeys: Sendable {
-    public enum Scope: String, Sendable { case read, write }
-    public let keys: [String: Scope]
-    /// Whether reads need a key too (by default reads are open).
-    public let readsRequireKey: Bool
-
-    public init(keys: [String: Scope], readsRequireKey: Bool) {
-        self.keys = keys
-        self.readsRequireKey = readsRequireKey
-    }
-
-    /// One key per line: `TOKEN` (may write) or `TOKEN read` (reads only); `#` starts a comment.
-    public static func parse(_ text: String, readsRequireKey: Bool) throws -> APIKeys {
-        var keys: [String: Scope] = [:]
-        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard words.count <= 2, words[0].count >= 16, words[0].allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
-                throw APIKeyFileError(line: number + 1, message: "expected 'TOKEN' or 'TOKEN read', with a token of at least 16 characters")
-            }
-            guard let scope = words.count == 2 ? Scope(rawValue: String(words[1])) : .write else {
-                throw APIKeyFileError(line: number + 1, message: "the scope must be 'read' or 'write'")
-            }
-            keys[String(words[0])] = scope
-        }
-        guard !keys.isEmpty else { throw APIKeyFileError(line: 0, message: "no key in the file (without keys, leave out --api-keys)") }
-        return APIKeys(keys: keys, readsRequireKey: readsRequireKey)
-    }
-
-    /// No keys at all: everyone who can connect may read and write (a local, loopback-only default).
-    public static let open = APIKeys(keys: [:], readsRequireKey: false)
-
-    /// Nil when allowed; otherwise the 401 or 403 to answer.
-    func refusal(authorization: String?, write: Bool) -> Problem? {
-        guard !keys.isEmpty, write || readsRequireKey else { return nil }
-        guard let authorization, authorization.hasPrefix("Bearer "), let scope = keys[String(authorization.dropFirst("Bearer ".count))] else {
-            return .unauthorized()
-        }
-        return write && scope != .write ? .forbidden() : nil
-    }
-}
-
-public struct APIKeyFileError: Error, CustomStringConvertible {
-    public let line: Int
-    public let message: String
-    public var description: String { "API key file, line \(line): \(message)" }
-}
-
 /// Builds the router over a writer and its read model.
 public struct WalletAPI: Sendable {
     let writer: any LedgerBackend

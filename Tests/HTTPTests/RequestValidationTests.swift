@@ -176,4 +176,30 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(missing?.status, 404)
         XCTAssertTrue(String(decoding: bytes, as: UTF8.self).hasSuffix("\r\n\r\n"), "a HEAD error has no body either")
     }
+
+    /// The auth scheme is case-insensitive (RFC 9110): `bearer KEY` was refused.
+    func testTheBearerSchemeIsMatchedWithoutCase() throws {
+        let directory = TemporaryDirectory()
+        let keysFile = directory.path + "/keys"
+        try "writer-key-0123456789\nreader-key-0123456789 read\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(data: directory.path + "/data", arguments: ["--api-keys", keysFile])
+        var id = 0
+        func create(_ authorization: String?) throws -> Int {
+            id += 1
+            return try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"}"#,
+                                      headers: authorization.map { ["Authorization": $0] } ?? [:]).status
+        }
+        for accepted in ["Bearer writer-key-0123456789", "bearer writer-key-0123456789", "BEARER writer-key-0123456789", "beARer   writer-key-0123456789  "] {
+            XCTAssertEqual(try create(accepted), 201, accepted)
+        }
+        for (refused, status) in [("Basic writer-key-0123456789", 401), ("Bearer", 401), ("Bearerwriter-key-0123456789", 401), ("bearer writer-key-012345678", 401),
+                                  ("bearer writer-key-0123456789x", 401), ("bearer reader-key-0123456789", 403)] {
+            XCTAssertEqual(try create(refused), status, refused)
+        }
+        XCTAssertEqual(try create(nil), 401)
+        // The fast path (the ordinary transfer body) checks the same way.
+        let body = transfer("1", "2", "1.00", id: "60")
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/balance_transfer", body: body, headers: ["Authorization": "bearer writer-key-0123456789"]).status, 201)
+        XCTAssertEqual(try server.request("POST", "/v1/wallet/balance_transfer", body: body, headers: ["Authorization": "bearer reader-key-0123456789"]).status, 403)
+    }
 }
