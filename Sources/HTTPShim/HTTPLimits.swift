@@ -25,6 +25,10 @@ public struct HTTPLimits: Sendable, Equatable {
     public var connectionsMax = 1024
     /// A connection that sends nothing for this long between requests is closed.
     public var connectionIdleTimeoutMs = 30_000
+    /// After a failed write (disk full, EIO) the writer retries it after this long, doubling up
+    /// to `storageRetryBackoffMsMax`; meanwhile new writes are answered 503 with Retry-After.
+    public var storageRetryBackoffMsMin = 50
+    public var storageRetryBackoffMsMax = 2_000
     /// Balance-history entries kept in memory (24 bytes each, about two per transfer): past balances
     /// within that many recent changes are read without a replay; 0 keeps none.
     public var balanceHistoryEntriesMax = 16 << 20
@@ -43,6 +47,8 @@ public struct HTTPLimits: Sendable, Equatable {
         ("connections_max", \.connectionsMax, 1...(1 << 20)),
         ("connection_idle_timeout_ms", \.connectionIdleTimeoutMs, 100...3_600_000),
         ("balance_history_entries_max", \.balanceHistoryEntriesMax, 0...(1 << 32)),
+        ("storage_retry_backoff_ms_min", \.storageRetryBackoffMsMin, 1...60_000),
+        ("storage_retry_backoff_ms_max", \.storageRetryBackoffMsMax, 1...600_000),
     ]
 
     /// Nil when every setting is in its range, else what is wrong, naming the setting and its range.
@@ -50,6 +56,7 @@ public struct HTTPLimits: Sendable, Equatable {
         for (name, keyPath, range) in HTTPLimits.ranges where !range.contains(self[keyPath: keyPath]) {
             return "\(name) \(self[keyPath: keyPath]) is outside \(range.lowerBound)...\(range.upperBound)"
         }
+        if storageRetryBackoffMsMin > storageRetryBackoffMsMax { return "storage_retry_backoff_ms_min is more than storage_retry_backoff_ms_max" }
         return nil
     }
 }

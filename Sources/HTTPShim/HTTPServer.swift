@@ -41,7 +41,7 @@ public final class HTTPServer: @unchecked Sendable {
                               opBatch: lastOp >= node.log.firstOp && lastOp > 0 ? BalanceHistory.BatchTime(node.log.header(op: lastOp)) : nil,
                               historyEntriesMax: limits.balanceHistoryEntriesMax)
         events = EventHub()
-        let writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock)
+        let writer = LedgerWriter(node: node, readModel: readModel, events: events, metrics: metrics, clock: clock, limits: limits)
         writer.snapshotIntervalTransfers = snapshotIntervalTransfers
         self.writer = writer
         backend = writer

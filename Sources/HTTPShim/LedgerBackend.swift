@@ -17,9 +17,13 @@ protocol LedgerBackend: Sendable {
     func linearizableTransfer(_ id: UInt128, timeoutMs: Int) async throws -> WriteOutcome
     /// Role, term, commit op and digest mismatches, for the metrics.
     func consensusState() async -> (role: String, term: UInt64, commitOp: UInt64, digestMismatches: Int)
+    /// Nil while writes are taken; else why they are refused now (`/readyz` answers 503 with it).
+    var writesRefusedBecause: String? { get }
 }
 
 extension LedgerBackend {
+    var writesRefusedBecause: String? { nil }
+
     func submit(_ work: LedgerWriter.Work, timeoutMs: Int, completion: @escaping @Sendable (Result<WriteOutcome, Error>) -> Void) {
         Task {
             do { completion(.success(try await submit(work, timeoutMs: timeoutMs))) } catch { completion(.failure(error)) }

@@ -23,6 +23,9 @@ public final class LedgerMetrics: @unchecked Sendable {
     let balanceHistoryEntries: Gauge
     let balanceHistoryStartOp: Gauge
     let inFlight: Gauge
+    let storageWriteFailures: Counter
+    /// 1 while writes are taken, 0 while the storage is failing and writes are refused.
+    let storageWritable: Gauge
     /// Refusals at the connection's door (malformed, too large, too slow, idle).
     let door: DoorCounters
 
@@ -53,6 +56,11 @@ public final class LedgerMetrics: @unchecked Sendable {
         inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "wallet_http_in_flight_requests", unitName: "",
             helpText: "Requests holding an in_flight_requests_max slot (being handled) when scraped; health, readiness and metrics requests take none."))
+        storageWriteFailures = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "wallet_storage_write_failures", unitName: "total", helpText: "Batch writes (append or fsync) that failed and were retried."))
+        storageWritable = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "wallet_storage_writable", unitName: "", helpText: "1 while writes are taken; 0 while the storage is failing (writes get 503, retried with back-off)."))
+        storageWritable.set(to: 1)
         digestMismatches.set(to: 0)
     }
 

@@ -32,7 +32,13 @@ public struct WriteOutcome: Sendable {
 /// queued while the previous batch was being made durable goes into the next batch (group commit,
 /// up to `batch_records_max` records of one kind). Each batch is appended, fsync'd, applied, then
 /// published to the read model, and only then are its requests answered: a reply means durable
-/// and applied. A failed write stops the writer (fail-stop); every waiting request is told.
+/// and applied.
+///
+/// A failed write (disk full, EIO) does not stop the writer: the log is brought back to its last
+/// durable batch and that batch read back (`recoverAfterFailedWrite`), and the same batch is tried
+/// again with exponential back-off (`storage_retry_backoff_ms_min...max`). Its requests keep
+/// waiting (their `request_timeout_ms` still holds); new writes are answered 503 with Retry-After
+/// at once and are not taken; reads go on. The first retry that succeeds resumes writing.
 public final class LedgerWriter: @unchecked Sendable {
     enum Work {
         case transfer(Transfer)
@@ -42,6 +48,21 @@ public final class LedgerWriter: @unchecked Sendable {
         /// The compactor wrote a snapshot and archives in the background: swap the segments for
         /// their archives here, on the log's writer thread.
         case installArchives([ArchiveJob], snapshotOp: UInt64, Error?)
+
+        /// Whether this work writes records (refused while the storage is failing).
+        var isWrite: Bool {
+            switch self {
+            case .transfer, .account: return true
+            case .lookupTransfer, .installArchives: return false
+            }
+        }
+    }
+
+    /// Nil while writes are taken; else why they are refused (for `/readyz`).
+    var writesRefusedBecause: String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return storageFailure.map { "the storage failed: \($0.cause)" }
     }
 
     private struct Waiting {
@@ -58,10 +79,12 @@ public final class LedgerWriter: @unchecked Sendable {
     let events: EventHub
     let metrics: LedgerMetrics
     let clock: WallClock
+    let limits: HTTPLimits
     private let condition = NSCondition()
     private var queue: [Waiting] = []
     private var stopped = false
-    private var failure: Error?
+    /// While set, the storage is failing: the cause, and when the writer tries again (monotonic ns).
+    private var storageFailure: (cause: String, retryAtNs: UInt64)?
     private var thread: Thread?
     private let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
     /// The compactor's schedule (`snapshot_interval_transfers`, 0: never) and its progress.
@@ -71,8 +94,9 @@ public final class LedgerWriter: @unchecked Sendable {
     private let compactorQueue = DispatchQueue(label: "wallet-http-compactor")
     private let deadlines = DeadlineSweeper()
 
-    init(node: LocalNode, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, clock: WallClock) {
+    init(node: LocalNode, readModel: ReadModel, events: EventHub, metrics: LedgerMetrics, clock: WallClock, limits: HTTPLimits) {
         self.metrics = metrics
+        self.limits = limits
         self.node = node
         self.readModel = readModel
         self.events = events
@@ -112,8 +136,9 @@ public final class LedgerWriter: @unchecked Sendable {
         deadlines.add(continuation, timeoutMs: timeoutMs)
         condition.lock()
         defer { condition.unlock() }
-        if let failure {
-            continuation.resume(throwing: Problem.unavailable("the ledger stopped after a failed write: \(failure)"))
+        if let storageFailure, work.isWrite {
+            let waitNs = storageFailure.retryAtNs > monotonicNowNs() ? storageFailure.retryAtNs - monotonicNowNs() : 0
+            continuation.resume(throwing: Problem.storageUnavailable(storageFailure.cause, retryAfterS: max(1, Int((waitNs + 999_999_999) / 1_000_000_000))))
             return
         }
         if stopped {
@@ -154,32 +179,93 @@ public final class LedgerWriter: @unchecked Sendable {
             queue = rest
             condition.unlock()
 
-            for waiting in lookups {
-                switch waiting.work {
-                case .lookupTransfer(let id):
-                    let stored = node.ledger.transfer(id: id)
-                    waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: stored, account: nil,
-                                                                        storedOp: stored.flatMap { History.op(ofRecordTimestampNs: $0.transfer.timestamp, in: node.log) }))
-                case .installArchives(let jobs, let snapshotOp, let error):
-                    installArchives(jobs, snapshotOp: snapshotOp, error: error)
-                    waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: nil, account: nil))
-                default:
-                    break
-                }
-            }
+            answer(lookups)
             guard !batch.isEmpty else { continue }
             do {
                 try commit(batch, buffer: buffer)
             } catch {
+                guard retryUntilWritten(batch, buffer: buffer, firstError: error) else { return }
+            }
+        }
+    }
+
+    /// Look-ups of stored transfers, and archive swaps: between batches, on this thread.
+    private func answer(_ lookups: [Waiting]) {
+        for waiting in lookups {
+            switch waiting.work {
+            case .lookupTransfer(let id):
+                let stored = node.ledger.transfer(id: id)
+                waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: stored, account: nil,
+                                                                    storedOp: stored.flatMap { History.op(ofRecordTimestampNs: $0.transfer.timestamp, in: node.log) }))
+            case .installArchives(let jobs, let snapshotOp, let error):
+                installArchives(jobs, snapshotOp: snapshotOp, error: error)
+                waiting.continuation.resume(returning: WriteOutcome(result: 0, op: readModel.op, stored: nil, account: nil))
+            case .transfer, .account:
+                preconditionFailure("writes are batched, not looked up")
+            }
+        }
+    }
+
+    /// The look-ups queued now, taken off the queue (writes stay, in order). Caller holds `condition`.
+    private func takeLookups() -> [Waiting] {
+        var lookups: [Waiting] = []
+        queue.removeAll { waiting in
+            guard !waiting.work.isWrite else { return false }
+            lookups.append(waiting)
+            return true
+        }
+        return lookups
+    }
+
+    /// After `batch` failed to be written: brings the log back to its last durable batch and tries
+    /// `batch` again, waiting `storage_retry_backoff_ms_min`, doubling up to `..._max`, until it is
+    /// written (true) or the writer is stopped (false: everything waiting is told).
+    private func retryUntilWritten(_ batch: [Waiting], buffer: BatchBuffer, firstError: Error) -> Bool {
+        let failedAtNs = monotonicNowNs()
+        var error = firstError
+        var backoffMs = limits.storageRetryBackoffMsMin
+        var attempts = 0
+        FileHandle.standardError.write(Data("wallet serve: write FAILED at op \(node.log.lastOp + 1): \(error); new writes get 503 while it is retried (reads go on)\n".utf8))
+        while true {
+            attempts += 1
+            metrics.storageWriteFailures.increment()
+            metrics.storageWritable.set(to: 0)
+            condition.lock()
+            let retryAtNs = monotonicNowNs() + UInt64(backoffMs) * 1_000_000
+            storageFailure = (String(describing: error).prefix(200).description, retryAtNs)
+            let deadline = Date(timeIntervalSinceNow: Double(backoffMs) / 1000)
+            // Look-ups need no write: they are answered meanwhile, as they arrive.
+            var lookups = takeLookups()
+            while !stopped {
+                if !lookups.isEmpty {
+                    condition.unlock()
+                    answer(lookups)
+                    condition.lock()
+                }
+                guard condition.wait(until: deadline) else { break }
+                lookups = takeLookups()
+            }
+            let stopping = stopped
+            condition.unlock()
+            if stopping {
+                for waiting in batch { waiting.continuation.resume(throwing: Problem.unavailable("the server is shutting down")) }
+                return false
+            }
+            do {
+                try node.log.recoverAfterFailedWrite()
+                try commit(batch, buffer: buffer)
                 condition.lock()
-                failure = error
-                stopped = true
-                let left = queue
-                queue.removeAll()
+                storageFailure = nil
                 condition.unlock()
-                FileHandle.standardError.write(Data("wallet serve: write FAILED, the ledger stops taking writes: \(error)\n".utf8))
-                for waiting in batch + left { waiting.continuation.resume(throwing: Problem.unavailable("a write failed: \(error)")) }
-                return
+                metrics.storageWritable.set(to: 1)
+                FileHandle.standardError.write(Data("wallet serve: writes resumed after \((monotonicNowNs() - failedAtNs) / 1_000_000) ms and \(attempts) retries (the log's tail read back intact)\n".utf8))
+                return true
+            } catch let next {
+                if attempts <= 3 || attempts % 20 == 0 {
+                    FileHandle.standardError.write(Data("wallet serve: write retry \(attempts) FAILED: \(next)\n".utf8))
+                }
+                error = next
+                backoffMs = min(backoffMs * 2, limits.storageRetryBackoffMsMax)
             }
         }
     }

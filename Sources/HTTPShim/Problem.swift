@@ -102,4 +102,11 @@ extension Problem {
                 detail: "no answer within request_timeout_ms (\(limitMs)); a write may still be applied: retry with the same transaction_id to learn its outcome")
     }
     static func unavailable(_ detail: String) -> Problem { Problem(.serviceUnavailable, "unavailable", "Ledger unavailable", detail: detail) }
+    /// A write refused at once while the storage is failing: not taken, so certainly not applied.
+    static func storageUnavailable(_ cause: String, retryAfterS: Int) -> Problem {
+        var problem = Problem(.serviceUnavailable, "storage-unavailable", "Writes paused: the storage failed",
+                              detail: "the last write failed (\(cause)); this write was not taken: retry after \(retryAfterS) s (reads are served meanwhile)")
+        problem.headers[.retryAfter] = String(retryAfterS)
+        return problem
+    }
 }

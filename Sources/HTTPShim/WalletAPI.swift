@@ -41,7 +41,14 @@ public struct WalletAPI: Sendable {
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(dataPath: dataPath, subscribers: events.subscriberCount, history: readModel.historyState,
                                                                                      inFlightRequests: inFlight.current))))
         }
-        router.get("/readyz") { _, _ in json(.ok, ["status": "ready", "op": readModel.op]) }
+        router.get("/readyz") { _, _ in
+            if let reason = writer.writesRefusedBecause {
+                var problem = Problem(.serviceUnavailable, "not-ready", "Not ready: writes are refused", detail: reason)
+                problem.headers[.retryAfter] = "1"
+                throw problem
+            }
+            return json(.ok, ["status": "ready", "op": readModel.op])
+        }
         router.post("/v1/wallet/balance_transfer") { request, context in try await balanceTransfer(request, context) }
         router.post("/v1/wallet/accounts") { request, context in try await createAccount(request, context) }
         router.get("/v1/wallet/accounts/{id}") { request, context in try await account(request, context) }

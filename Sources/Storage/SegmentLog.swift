@@ -330,8 +330,14 @@ public final class SegmentLog {
         let file = try MappedFile(creating: path, sizeBytes: segmentSizeBytes)
         let header = SegmentHeader(clusterId: clusterId, segmentIndex: UInt64(index), firstOp: firstOp, segmentSizeBytes: segmentSizeBytes)
         file.base.storeBytes(of: header, as: SegmentHeader.self)
-        try file.syncAll()
-        try Syscall.fsyncDirectory(directoryPath)
+        do {
+            try file.syncAll()
+            try Syscall.fsyncDirectory(directoryPath)
+        } catch {
+            // Not part of the log yet: removed, so a retry creates it afresh (O_EXCL would refuse it).
+            try? Syscall.unlink(path)
+            throw error
+        }
         segments.append(file)
         writeOffset = Limits.segmentHeaderSizeBytes
         syncTakenOffset = writeOffset

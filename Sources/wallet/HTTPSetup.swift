@@ -43,6 +43,8 @@ struct HTTPLimitOptions: ParsableArguments {
     var connectionIdleTimeoutMs = HTTPLimits().connectionIdleTimeoutMs
     @Option(help: "balance_history_entries_max: past balances kept in memory (24 bytes each, about 2 per transfer); 0: every past read replays.")
     var balanceHistoryEntriesMax = HTTPLimits().balanceHistoryEntriesMax
+    @Option(help: "storage_retry_backoff_ms_max: after a failed write (disk full), the longest wait between retries (503 meanwhile).")
+    var storageRetryBackoffMsMax = HTTPLimits().storageRetryBackoffMsMax
 
     /// The limits, or a `UserError` naming the first one out of its range.
     func limits() throws -> HTTPLimits {
@@ -57,6 +59,8 @@ struct HTTPLimitOptions: ParsableArguments {
         limits.connectionsMax = connectionsMax
         limits.connectionIdleTimeoutMs = connectionIdleTimeoutMs
         limits.balanceHistoryEntriesMax = balanceHistoryEntriesMax
+        limits.storageRetryBackoffMsMax = storageRetryBackoffMsMax
+        limits.storageRetryBackoffMsMin = min(limits.storageRetryBackoffMsMin, storageRetryBackoffMsMax)
         if let problem = limits.problem() { throw UserError(problem) }
         return limits
     }

@@ -110,8 +110,11 @@ struct VerifyCommand: ParsableCommand {
                 } else if directory.superblock.replicaCount > 1 {
                     // A replica keeps its live digest in memory (peers compare it at every snapshot op).
                     notes.append("a replica's directory: no live digest on disk; checked the checksums, the hash chain, conservation and every snapshot")
-                } else if log.lastOp > 0 && snapshots.isEmpty {
-                    problems.append("no live state digest recorded (state-digest file missing) though the log holds \(log.lastOp) batches")
+                } else if log.lastOp > 0 {
+                    // Recorded when a writer stops cleanly: a killed one (SIGKILL, a crash, power loss)
+                    // never records it. That is not damage: the log itself is checked as always.
+                    notes.append("no live state digest recorded (the writer never stopped cleanly: killed, crashed or still running); "
+                                 + "checked the checksums, the hash chain, conservation\(snapshots.isEmpty ? "" : " and every snapshot"), with no live state to compare")
                 }
                 if canReplay { try replay(through: log.lastOp) }
             } catch let error as ArchiveError {

@@ -86,6 +86,20 @@ final class ServeProcess {
     }
 }
 
+/// Runs the `wallet` binary to the end: its exit status and what it printed (stdout, then stderr).
+func runWallet(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = ServeProcess.walletURL
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// One request with URLSession to `baseURL` (`http://127.0.0.1:PORT`), waited for (at most 15 s).
 func httpRequest(baseURL: String, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> HTTPAnswer {
     do {
