@@ -31,20 +31,15 @@ final class RawHTTPConnection {
 
     /// The next whole response: status and body (nil when the server closed the connection).
     func readResponse() -> (status: Int, body: String)? {
+        readAnswer().map { ($0.status, $0.body) }
+    }
+
+    /// The next whole response with its headers (nil when the server closed the connection).
+    func readAnswer() -> RawAnswer? {
         while true {
-            if let end = headerEnd() {
-                let head = String(decoding: received[0..<end], as: UTF8.self)
-                let lines = head.split(separator: "\r\n")
-                let status = Int(lines[0].split(separator: " ")[1])!
-                let length = lines.dropFirst().compactMap { line -> Int? in
-                    let parts = line.split(separator: ":", maxSplits: 1)
-                    return parts[0].lowercased() == "content-length" ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
-                }.first ?? 0
-                if received.count >= end + 4 + length {
-                    let body = String(decoding: received[(end + 4)..<(end + 4 + length)], as: UTF8.self)
-                    received.removeFirst(end + 4 + length)
-                    return (status, body)
-                }
+            if let end = headerEnd(), let answer = RawHTTP.parse(received) {
+                received.removeFirst(end + 4 + (Int(answer.headers["content-length"] ?? "0") ?? 0))
+                return answer
             }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = recv(socketFD, &chunk, chunk.count, 0)
