@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the build and `make run` need on a fresh Debian machine: liblz4 (headers),
-# pkg-config, and curl (make run talks to the HTTP API with it).
+# Installs what the build, `make run` and `make test` need on a fresh Debian machine: liblz4
+# (headers), pkg-config, curl (make run talks to the HTTP API with it) and schemathesis (pip).
 set -euo pipefail
 
 need_install=0
@@ -14,6 +14,12 @@ if [ "$need_install" = 1 ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq liblz4-dev pkg-config curl >/dev/null
+fi
+
+# Schemathesis (PyPI) checks docs/openapi.yaml against a live server in `make test`.
+if ! command -v schemathesis >/dev/null 2>&1; then
+    echo "setup: installing schemathesis with pip" >&2
+    python3 -m pip install -q --disable-pip-version-check 'schemathesis>=4,<5' >/dev/null
 fi
 
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH (Swift 6 toolchain required)" >&2; exit 1; }

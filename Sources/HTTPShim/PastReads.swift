@@ -69,7 +69,8 @@ final class PastReads: @unchecked Sendable {
             let directory = try DataDirectory.open(path: dataPath)
             let log = try directory.openLog(readOnly: true)
             guard fromOp >= log.firstOp, fromOp <= toOp, toOp <= log.lastOp else {
-                throw Problem.invalidField("from_op", "ops \(fromOp)...\(toOp) are not a range within the log (ops \(log.firstOp)...\(log.lastOp))")
+                throw Problem(.unprocessableContent, "past-unavailable", "That past state cannot be rebuilt",
+                              detail: "ops \(fromOp)...\(toOp) are not all in the log (ops \(log.firstOp)...\(log.lastOp): it was pruned, or is behind)")
             }
             var problems: [String] = []
             do {

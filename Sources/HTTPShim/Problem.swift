@@ -54,6 +54,12 @@ extension Problem {
         }
         return invalidJSON(error.detail)
     }
+    /// Parameters each well formed that ask for two different things at once.
+    static func conflictingParameters(_ detail: String) -> Problem { Problem(.unprocessableContent, "conflicting-parameters", "Conflicting parameters", detail: detail) }
+    /// A well-formed op this server has not applied (yet).
+    static func opNotApplied(_ name: String, _ op: UInt64, appliedOp: UInt64) -> Problem {
+        Problem(.unprocessableContent, "op-not-applied", "Op not applied yet", detail: "\(name): op \(op) is past the last applied op \(appliedOp)")
+    }
     static func unknownField(_ name: String) -> Problem { Problem(.badRequest, "unknown-field", "Unknown field", detail: "field '\(name)' is not part of this request") }
     static func missingField(_ name: String) -> Problem { Problem(.badRequest, "missing-field", "Missing field", detail: "field '\(name)' is required") }
     static func invalidField(_ name: String, _ why: String) -> Problem { Problem(.badRequest, "invalid-field", "Invalid field", detail: "field '\(name)': \(why)") }

@@ -130,7 +130,9 @@ public struct WalletAPI: Sendable {
         let query = request.uri.queryParameters
         try onlyParameters(query, ["at_op", "at_time", "consistency"])
         if try isLinearizable(query) {
-            guard query.get("at_op") == nil && query.get("at_time") == nil else { throw Problem.invalidField("consistency", "the past needs no consistency") }
+            guard query.get("at_op") == nil && query.get("at_time") == nil else {
+                throw Problem.conflictingParameters("consistency=linearizable reads the present; at_op and at_time read the past (give one or the other)")
+            }
             let (found, op) = try await writer.linearizableAccount(id, timeoutMs: limits.requestTimeoutMs)
             guard let found else { throw Problem.notFound("account \(id) does not exist (as of op \(op))") }
             var object = accountJSON(found)
@@ -139,7 +141,7 @@ public struct WalletAPI: Sendable {
             return json(.ok, object)
         }
         if let atOpText = query.get("at_op") {
-            guard query.get("at_time") == nil else { throw Problem.invalidField("at_op", "give at_op or at_time, not both") }
+            guard query.get("at_time") == nil else { throw Problem.conflictingParameters("give at_op or at_time, not both") }
             guard let atOp = UInt64(atOpText) else { throw Problem.invalidField("at_op", "'\(atOpText.prefix(40))' is not an op number") }
             return try await pastAccount(id, atOp: atOp, atTimeNs: nil)
         }
@@ -159,7 +161,7 @@ public struct WalletAPI: Sendable {
     /// in its window (microseconds), otherwise the nearest snapshot at or before it plus a replay.
     private func pastAccount(_ id: UInt128, atOp: UInt64?, atTimeNs: UInt64?) async throws -> Response {
         if let atOp, atOp > readModel.op {
-            throw Problem.invalidField("at_op", "op \(atOp) is past the last applied op \(readModel.op)")
+            throw Problem.opNotApplied("at_op", atOp, appliedOp: readModel.op)
         }
         if let recent = readModel.pastAccount(id: id, atOp: atOp, atTimeNs: atTimeNs) {
             guard let found = recent.account else { throw Problem.notFound("account \(id) did not exist at op \(recent.point.op)") }
@@ -202,8 +204,9 @@ public struct WalletAPI: Sendable {
         guard limit >= 1 && limit <= UInt64(PastReads.pageEntriesMax) else {
             throw Problem.invalidField("limit", "\(limit) is outside 1...\(PastReads.pageEntriesMax) (history_page_entries_max)")
         }
-        guard toOp <= appliedOp else { throw Problem.invalidField("to_op", "op \(toOp) is past the last applied op \(appliedOp)") }
-        let page = try await past.transfers(id, fromOp: fromOp, toOp: toOp, limit: Int(limit))
+        guard toOp <= appliedOp else { throw Problem.opNotApplied("to_op", toOp, appliedOp: appliedOp) }
+        // An empty range (from_op past to_op, or op 0 alone) is an empty page.
+        let page: (entries: [AccountHistoryEntry], nextFromOp: UInt64?) = fromOp > toOp || toOp == 0 ? ([], nil) : try await past.transfers(id, fromOp: max(fromOp, 1), toOp: toOp, limit: Int(limit))
         let (code, exponent) = Currency.display(account.ledger)
         let entries = page.entries.map { historyEntryJSON($0, exponent: exponent) }
         var object: [String: Any] = ["account_id": String(id), "currency": code, "from_op": fromOp, "to_op": toOp, "entries": entries]
@@ -222,7 +225,13 @@ public struct WalletAPI: Sendable {
         try onlyParameters(query, ["from_op"])
         var fromOp: UInt64?
         let lastEventId = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
-        if let given = query.get("from_op") ?? lastEventId.map({ String((UInt64($0) ?? 0) + 1) }) {
+        // Last-Event-ID is the op of the last event seen: the stream resumes after it (checked: it is the client's number).
+        if let lastEventId, query.get("from_op") == nil {
+            guard let seen = UInt64(lastEventId.trimmingCharacters(in: .whitespaces)), seen < UInt64.max else {
+                throw Problem.invalidField("Last-Event-ID", "'\(lastEventId.prefix(40))' is not the op of an event")
+            }
+            fromOp = seen + 1
+        } else if let given = query.get("from_op") {
             guard let value = UInt64(given), value >= 1 else { throw Problem.invalidField("from_op", "'\(given.prefix(40))' is not an op number") }
             fromOp = value
         }

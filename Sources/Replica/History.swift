@@ -83,7 +83,9 @@ public enum History {
         }
         let header = log.header(op: low)
         let count = Int(header.recordCount)
-        let included = count == 0 ? 0 : Int(min(UInt64(count), timestampNs - header.timestampNs + 1))
+        // Records stamped header.timestampNs + 0, 1, ...: those at or before the instant (no +1 that could overflow at UInt64.max).
+        let sinceBatchNs = timestampNs - header.timestampNs
+        let included = sinceBatchNs >= UInt64(count) ? count : Int(sinceBatchNs) + 1
         return HistoryPoint(op: low, records: included, isWholeBatch: included == count,
                             timestampNs: header.timestampNs + UInt64(max(included, 1) - 1))
     }
