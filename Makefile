@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BENCH_FLAGS ?=
 
-.PHONY: setup build release test run bench bench-cluster bench-http fault sim clean
+.PHONY: setup build release test run bench bench-cluster bench-http fault sim fuzz-http clean
 
 setup:
 	@scripts/setup.sh
@@ -49,6 +49,14 @@ SEED_START ?= 1
 sim: setup
 	$(SWIFT) build --build-tests
 	SIM_SEEDS=$(SEEDS) SIM_SEED_START=$(SEED_START) $(SWIFT) test --skip-build --filter ConsensusTests.SimulatorTests
+
+# The HTTP fuzz test (also part of make test, 10,000 cases) for as long as asked:
+# `make fuzz-http SECONDS=600 [SEED=n]`. A failing case names its index; the seed replays it.
+SECONDS ?= 60
+SEED ?= 20261202
+fuzz-http: setup
+	$(SWIFT) build --build-tests
+	FUZZ_HTTP_SECONDS=$(SECONDS) FUZZ_HTTP_SEED=$(SEED) $(SWIFT) test --skip-build --filter HTTPTests.HTTPFuzzTests
 
 clean:
 	rm -rf .build run-data run-cluster-data bench-data bench-http-data bench-install-data
