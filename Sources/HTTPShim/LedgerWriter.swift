@@ -246,9 +246,11 @@ public final class LedgerWriter: @unchecked Sendable {
                 lookups = takeLookups()
             }
             let stopping = stopped
+            let left = stopping ? queue : []
+            if stopping { queue.removeAll() }
             condition.unlock()
             if stopping {
-                for waiting in batch { waiting.continuation.resume(throwing: Problem.unavailable("the server is shutting down")) }
+                for waiting in batch + left { waiting.continuation.resume(throwing: Problem.unavailable("the server is shutting down")) }
                 return false
             }
             do {
