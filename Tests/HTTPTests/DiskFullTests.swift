@@ -13,7 +13,7 @@ final class DiskFullTests: XCTestCase {
         init(path: String, sizeMib: Int) throws {
             self.path = path
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            let mount = try DiskFullTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(sizeMib)m", "tmpfs", path])
+            let mount = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=\(sizeMib)m", "tmpfs", path])
             guard mount.status == 0 else { throw XCTSkip("mounting a tmpfs needs root (CAP_SYS_ADMIN): \(mount.output)") }
             mounted = true
         }
@@ -21,23 +21,10 @@ final class DiskFullTests: XCTestCase {
         func unmount() {
             guard mounted else { return }
             mounted = false
-            _ = try? DiskFullTests.run("/bin/umount", [path])
+            _ = try? runProgram("/bin/umount", [path])
         }
 
         deinit { unmount() }
-    }
-
-    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     /// Writes 256 KiB blocks into `path` until the filesystem refuses one: what is left free is less than that.

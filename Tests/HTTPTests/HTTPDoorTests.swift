@@ -37,10 +37,15 @@ final class HTTPDoorTests: XCTestCase {
         ]
     }()
 
-    private func serve(_ directory: TemporaryDirectory, _ extra: [String] = []) throws -> ServeProcess {
-        try ServeProcess(data: directory.path + "/data", arguments: [
+    /// A server with short deadlines, and USD accounts `accounts` created.
+    private func serve(_ directory: TemporaryDirectory, accounts: [String] = []) throws -> ServeProcess {
+        let server = try ServeProcess(data: directory.path + "/data", arguments: [
             "--request-head-timeout-ms", "1000", "--request-body-timeout-ms", "1500", "--connection-idle-timeout-ms", "1500",
-        ] + extra)
+        ])
+        for id in accounts {
+            XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"}"#).status, 201)
+        }
+        return server
     }
 
     func testMalformedRequestsAreRefusedWithAProblemAndTheConnectionClosed() throws {
@@ -71,10 +76,7 @@ final class HTTPDoorTests: XCTestCase {
 
     func testAPipelinedMalformedRequestIsRefusedAfterTheAnswersBeforeIt() throws {
         let directory = TemporaryDirectory()
-        let server = try serve(directory)
-        for id in ["1", "2"] {
-            XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"}"#).status, 201)
-        }
+        let server = try serve(directory, accounts: ["1", "2"])
         // A write (answered after its fsync), a read, then garbage: two answers, then the refusal.
         let body = HTTPDoorTests.transferBody
         let bytes = Array(("POST /v1/wallet/balance_transfer HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
@@ -90,10 +92,7 @@ final class HTTPDoorTests: XCTestCase {
 
     func testClientsThatCloseMidRequestDoNotStopTheServer() throws {
         let directory = TemporaryDirectory()
-        let server = try serve(directory)
-        for id in ["1", "2"] {
-            XCTAssertEqual(try server.request("POST", "/v1/wallet/accounts", body: #"{"account_id":"\#(id)","currency":"USD"}"#).status, 201)
-        }
+        let server = try serve(directory, accounts: ["1", "2"])
         let partialHeads = ["GET /hea", "GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: b"]
         let partialBodies = [
             "POST /v1/wallet/balance_transfer HTTP/1.1\r\nHost: t\r\nContent-Length: \(HTTPDoorTests.transferBody.utf8.count)\r\n\r\n"

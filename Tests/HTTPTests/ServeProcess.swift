@@ -88,8 +88,13 @@ final class ServeProcess {
 
 /// Runs the `wallet` binary to the end: its exit status and what it printed (stdout, then stderr).
 func runWallet(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    try runProgram(ServeProcess.walletURL.path, arguments)
+}
+
+/// Runs a program to the end: its exit status and what it printed (stdout and stderr together).
+func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = ServeProcess.walletURL
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe

@@ -324,11 +324,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             phase = .closing
             context.close(promise: nil)
         case .head:
-            refuse(.headTimeout(timeouts.head), context: context)
+            refuse(.tooSlow(.head, silent: false, limit: timeouts.head), context: context)
         case .body:
-            refuse(.bodyTimeout(timeouts.body), context: context)
+            refuse(.tooSlow(.body, silent: false, limit: timeouts.body), context: context)
         case .silentInRequest:
-            refuse(requestOpen ? .silentInBody(timeouts.idle) : .silentInHead(timeouts.idle), context: context)
+            refuse(.tooSlow(requestOpen ? .body : .head, silent: true, limit: timeouts.idle), context: context)
         case .refusalOverdue:
             phase = .closing
             context.close(promise: nil)

@@ -75,28 +75,17 @@ struct RequestRefusal {
         }
     }
 
-    static func headTimeout(_ limit: TimeAmount) -> RequestRefusal {
-        RequestRefusal(problem: Problem(.requestTimeout, "request-head-timeout", "Request head too slow",
-                                        detail: "the request head was not complete within request_head_timeout_ms (\(limit.nanoseconds / 1_000_000))"),
-                       reason: .headTimeout)
-    }
+    /// Which part of a request was too slow, and by which limit: the whole part took longer than
+    /// its own limit, or the client went silent inside it for the idle timeout.
+    enum SlowPart { case head, body }
 
-    static func silentInHead(_ limit: TimeAmount) -> RequestRefusal {
-        RequestRefusal(problem: Problem(.requestTimeout, "request-head-timeout", "Request head too slow",
-                                        detail: "nothing arrived for connection_idle_timeout_ms (\(limit.nanoseconds / 1_000_000)) inside the request head"),
-                       reason: .headTimeout)
-    }
-
-    static func silentInBody(_ limit: TimeAmount) -> RequestRefusal {
-        RequestRefusal(problem: Problem(.requestTimeout, "request-body-timeout", "Request body too slow",
-                                        detail: "nothing arrived for connection_idle_timeout_ms (\(limit.nanoseconds / 1_000_000)) inside the request body"),
-                       reason: .bodyTimeout)
-    }
-
-    static func bodyTimeout(_ limit: TimeAmount) -> RequestRefusal {
-        RequestRefusal(problem: Problem(.requestTimeout, "request-body-timeout", "Request body too slow",
-                                        detail: "the request body was not complete within request_body_timeout_ms (\(limit.nanoseconds / 1_000_000))"),
-                       reason: .bodyTimeout)
+    static func tooSlow(_ part: SlowPart, silent: Bool, limit: TimeAmount) -> RequestRefusal {
+        let name = part == .head ? "head" : "body"
+        let limitMs = limit.nanoseconds / 1_000_000
+        let detail = silent ? "nothing arrived for connection_idle_timeout_ms (\(limitMs)) inside the request \(name)"
+            : "the request \(name) was not complete within request_\(name)_timeout_ms (\(limitMs))"
+        return RequestRefusal(problem: Problem(.requestTimeout, "request-\(name)-timeout", "Request \(name) too slow", detail: detail),
+                              reason: part == .head ? .headTimeout : .bodyTimeout)
     }
 }
 
