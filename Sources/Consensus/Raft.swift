@@ -110,8 +110,12 @@ public final class Raft<Payload: Sendable> {
         return log.lastIndex
     }
 
-    public func step(_ message: Message<Payload>) {
-        precondition(message.to == id, "message for replica \(message.to) delivered to \(id)")
+    /// Takes one message from a peer. A message that is out of bounds, misshapen, or contradicts
+    /// what this replica knows committed (or that it leads) is dropped before anything changes,
+    /// and the result says why (`refusal`); the shell logs and counts it.
+    @discardableResult
+    public func step(_ message: Message<Payload>) -> StepResult {
+        if let reason = refusal(message) { return .dropped(reason) }
         if message.term > term && !isPreVoteTraffic(message) {
             let isLeaderMessage: Bool
             switch message.body {
@@ -137,6 +141,7 @@ public final class Raft<Payload: Sendable> {
         case .installSnapshot(let index, let snapshotTerm):
             handleInstallSnapshot(message, index: index, snapshotTerm: snapshotTerm)
         }
+        return .accepted
     }
 
     private func isPreVoteTraffic(_ message: Message<Payload>) -> Bool {

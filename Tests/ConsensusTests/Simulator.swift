@@ -174,7 +174,11 @@ final class Simulator {
         for message in network.deliverable(now: tick, random: &random) {
             let replica = replicas[message.to]
             guard replica.isUp else { continue }
-            replica.raft.step(message)
+            // Every message here comes from a correct replica (however late, lost or doubled):
+            // the input checks must never drop one.
+            if case .dropped(let why) = replica.raft.step(message) {
+                throw fail("replica \(replica.id) dropped a correct message from \(message.from) (term \(message.term)): \(why)")
+            }
             try drain(replica)
         }
         try checkEveryStep()

@@ -29,6 +29,7 @@ public final class ReplicaServer: @unchecked Sendable {
     public let options: ReplicaOptions
     let directory: DataDirectory
     let log: SegmentLog
+    private var droppedMessages = DroppedMessages()
     /// Replaced whole when a snapshot from the leader is installed.
     var ledger: Ledger
     let raft: Raft<LogEntryPayload>
@@ -87,6 +88,7 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         clusterId = superblock.clusterId
         let record = try RaftStateRecord.read(directory: directory.path)
+        if let record { try ReplicaServer.checkPersisted(record, path: directory.path + "/" + RaftStateRecord.fileName, replicaCount: options.addresses.count) }
         var hardState = record.map {
             HardState(term: $0.term, votedFor: $0.vote, votingFloorIndex: $0.votingFloorIndex, votingFloorTerm: $0.votingFloorTerm)
         } ?? HardState()
@@ -236,7 +238,7 @@ public final class ReplicaServer: @unchecked Sendable {
                 receiveInstallSnapshot(message, index: index)
                 return
             }
-            raft.step(message)
+            stepCore(message)
         case .run(let body):
             body(ledger, appliedOp)
         case .snapshotChunk(let chunk):
@@ -258,7 +260,7 @@ public final class ReplicaServer: @unchecked Sendable {
             // answered without `Ready.snapshot`, and the file is dropped after this cycle.
             if let stale = receivedSnapshot { unlink(stale.path) }
             receivedSnapshot = received
-            raft.step(message)
+            stepCore(message)
             // Carried out now, so the checked file and the core's `Ready.snapshot` stay paired.
             try afterInputs()
         case .snapshotSent(let peer, let op, let sizeBytes, let error):
@@ -329,6 +331,28 @@ public final class ReplicaServer: @unchecked Sendable {
         }
     }
 
+    /// A hard state no correct replica can have written (a term past `RaftBounds.termMax`, which
+    /// only a forged message could once have put there): refused at start, naming the file and
+    /// the field, instead of trapping on `term + 1` at every restart.
+    static func checkPersisted(_ record: RaftStateRecord, path: String, replicaCount: Int) throws {
+        func impossible(_ field: String, _ value: UInt64, _ why: String) -> DataDirectoryError {
+            DataDirectoryError(path: path, message: "field \(field) is \(value): \(why). No replica reaches that by itself; the file was written "
+                               + "after a forged or corrupted message, or is damaged. Refusing to start: restore this replica from a peer "
+                               + "(format a fresh data directory and let the leader send it a snapshot)")
+        }
+        guard record.term <= RaftBounds.termMax else { throw impossible("term", record.term, "past the largest term (\(RaftBounds.termMax))") }
+        guard record.votedFor == RaftStateRecord.noVote || record.votedFor < UInt64(replicaCount) else {
+            throw impossible("voted_for", record.votedFor, "not a replica of this \(replicaCount)-replica cluster")
+        }
+        guard record.votingFloorIndex <= RaftBounds.indexMax else { throw impossible("voting_floor_index", record.votingFloorIndex, "past the largest index") }
+        guard record.votingFloorTerm <= RaftBounds.termMax else { throw impossible("voting_floor_term", record.votingFloorTerm, "past the largest term") }
+    }
+
+    /// Steps the core with a peer's message; a drop is counted and logged (`DroppedMessages`).
+    private func stepCore(_ message: Message<LogEntryPayload>) {
+        if let line = droppedMessages.record(raft.step(message), from: message.from, term: message.term, nowNs: monotonicNowNs()) { logLine(line) }
+    }
+
     private func logLine(_ line: String) {
         FileHandle.standardError.write(Data("replica \(options.replica): \(line)\n".utf8))
     }
@@ -342,7 +366,7 @@ public final class ReplicaServer: @unchecked Sendable {
     private func receiveInstallSnapshot(_ message: Message<LogEntryPayload>, index: UInt64) {
         if index <= appliedOp {
             // Already applied past it: the core answers so at once, with no file to read.
-            raft.step(message)
+            stepCore(message)
             return
         }
         guard loadingSnapshotOp != index else { return }
@@ -498,6 +522,7 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         status.digestsCompared = UInt64(digestComparison.comparedCount)
         status.digestMismatches = UInt64(digestComparison.mismatchCount)
+        status.messagesDropped = droppedMessages.count
         return status
     }
 

@@ -219,6 +219,9 @@ public struct ReplicaStatus: Equatable, Sendable {
     /// Snapshot digests compared with peers' at the same op, and how many differed (a bug: non-determinism).
     public var digestsCompared: UInt64 = 0
     public var digestMismatches: UInt64 = 0
+    /// Messages from peers this replica dropped unread (out of bounds, misshapen, or contradicting
+    /// what it knows committed): a correct cluster never sends one.
+    public var messagesDropped: UInt64 = 0
 
     public init(replica: Int, replicaCount: Int, role: String, term: UInt64, leader: Int?, commitOp: UInt64, appliedOp: UInt64,
                 lastOp: UInt64, accountsCount: Int, transfersCount: Int, digest: Hash256) {
@@ -239,7 +242,8 @@ public struct ReplicaStatus: Equatable, Sendable {
 
     /// replica u8, replica_count u8, role u8, leader u8 (0xFF: unknown), reserved u32, term,
     /// commit_op, applied_op, last_op, accounts, transfers (u64 each), digest (32 bytes),
-    /// snapshot_op (u64), snapshot digest (32 bytes), digests_compared, digest_mismatches (u64 each).
+    /// snapshot_op (u64), snapshot digest (32 bytes), digests_compared, digest_mismatches,
+    /// messages_dropped (u64 each).
     public func encode(clusterId: UInt128, requestId: UInt64) -> ByteBuffer {
         var frame = FrameBuilder(command: .statusReply, clusterId: clusterId, requestId: requestId)
         frame.write(UInt8(replica))
@@ -253,6 +257,7 @@ public struct ReplicaStatus: Equatable, Sendable {
         withUnsafeBytes(of: snapshotDigest) { frame.write(bytes: $0) }
         frame.write(digestsCompared)
         frame.write(digestMismatches)
+        frame.write(messagesDropped)
         return frame.seal()
     }
 
@@ -270,7 +275,9 @@ public struct ReplicaStatus: Equatable, Sendable {
         let snapshotDigest = try reader.readBytes(32).loadUnaligned(as: Hash256.self)
         let digestsCompared = try reader.read(UInt64.self)
         let digestMismatches = try reader.read(UInt64.self)
+        let messagesDropped = try reader.read(UInt64.self)
         try reader.expectEnd()
+        guard values[4] <= UInt64(Int.max), values[5] <= UInt64(Int.max) else { throw WireError.badBody("account or transfer count past Int.max") }
         guard role < roles.count else { throw WireError.badBody("unknown role \(role)") }
         var status = ReplicaStatus(replica: replica, replicaCount: replicaCount, role: roles[role], term: values[0],
                                    leader: leader == 0xFF ? nil : Int(leader), commitOp: values[1], appliedOp: values[2], lastOp: values[3],
@@ -279,6 +286,7 @@ public struct ReplicaStatus: Equatable, Sendable {
         status.snapshotDigest = snapshotDigest
         status.digestsCompared = digestsCompared
         status.digestMismatches = digestMismatches
+        status.messagesDropped = messagesDropped
         return status
     }
 }

@@ -104,6 +104,8 @@ public enum RaftMessageCodec {
             let readContext = try reader.read(UInt64.self)
             let count = Int(try reader.read(UInt32.self))
             guard count <= WireLimits.frameBodySizeBytesMax / Limits.batchHeaderSizeBytes else { throw WireError.badBody("\(count) entries") }
+            // Bounded before any arithmetic on it (the core checks every term and index again).
+            guard previousIndex <= RaftBounds.indexMax else { throw WireError.badBody("previous index \(previousIndex) is past the bound") }
             var entries: [Entry<LogEntryPayload>] = []
             entries.reserveCapacity(count)
             for position in 0..<count {
