@@ -64,6 +64,7 @@ let package = Package(
             name: "Cluster",
             dependencies: [
                 "LedgerCore", "Storage", "Replica", "Consensus", "CSupport", "Randomness",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -48,7 +48,10 @@ else
     addresses=""
     for ((i = 0; i < REPLICAS; i++)); do addresses+="${addresses:+,}127.0.0.1:$((PORT + 100 + i))"; done
     for ((i = 0; i < REPLICAS; i++)); do
-        "$WALLET" format --data "$DATA/replica-$i" --cluster 5 --replica "$i" --replica-count "$REPLICAS" --segment-size-mib 64 >/dev/null
+        # Replica 0 makes the cluster key; the others are formatted with it, and the CLI proves it.
+        key_args=(); if [[ $i -gt 0 ]]; then key_args=(--cluster-key-file "$DATA/replica-0/cluster-key"); fi
+        "$WALLET" format --data "$DATA/replica-$i" --cluster 5 --replica "$i" --replica-count "$REPLICAS" --segment-size-mib 64 >/dev/null "${key_args[@]}"
+        export WALLET_KEY_FILE="$DATA/replica-0/cluster-key"
         "$WALLET" start --data "$DATA/replica-$i" --replica "$i" --addresses "$addresses" --http "127.0.0.1:$((PORT + i))" \
             --snapshot-interval-transfers 0 >"$DATA/replica-$i.log" 2>&1 &
         pids+=($!)

@@ -33,7 +33,10 @@ start_replica() {
     pids+=($!)
 }
 for i in 0 1 2; do
-    "$WALLET" format --data "$DATA/replica-$i" --cluster "$CLUSTER_ID" --replica "$i" --replica-count 3 --segment-size-mib 64 >/dev/null
+    # Replica 0 makes the cluster key; the others are formatted with it, and the CLI proves it.
+    key_args=(); if [[ $i -gt 0 ]]; then key_args=(--cluster-key-file "$DATA/replica-0/cluster-key"); fi
+    "$WALLET" format --data "$DATA/replica-$i" --cluster "$CLUSTER_ID" --replica "$i" --replica-count 3 --segment-size-mib 64 >/dev/null "${key_args[@]}"
+    export WALLET_KEY_FILE="$DATA/replica-0/cluster-key"
 done
 start_replica 0
 start_replica 1

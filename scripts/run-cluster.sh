@@ -27,7 +27,10 @@ stop() {
 trap stop EXIT
 
 for ((i = 0; i < REPLICAS; i++)); do
-    "$WALLET" format --data "$DATA/replica-$i" --cluster "$CLUSTER_ID" --replica "$i" --replica-count "$REPLICAS" --segment-size-mib 64
+    # Replica 0 makes the cluster key; the others are formatted with it, and the CLI proves it.
+    key_args=(); if [[ $i -gt 0 ]]; then key_args=(--cluster-key-file "$DATA/replica-0/cluster-key"); fi
+    "$WALLET" format --data "$DATA/replica-$i" --cluster "$CLUSTER_ID" --replica "$i" --replica-count "$REPLICAS" --segment-size-mib 64 "${key_args[@]}"
+    export WALLET_KEY_FILE="$DATA/replica-0/cluster-key"
     "$WALLET" start --data "$DATA/replica-$i" --replica "$i" --addresses "$addresses" >"$DATA/replica-$i.log" 2>&1 &
     pids+=($!)
 done

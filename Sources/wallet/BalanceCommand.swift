@@ -61,9 +61,9 @@ struct BalanceCommand: ParsableCommand {
                 if json {
                     asOf = ",\"records_of_op\":\(point.records),\"as_of_ns\":\(point.timestampNs),\"snapshot_op\":\(past.snapshotOp)"
                 }
-            } else if let (addresses, clusterId) = try access.parsed() {
+            } else if let (addresses, clusterId, key) = try access.parsed() {
                 guard data == nil else { throw UserError("give either --data or --addresses, not both") }
-                let client = ClusterClient(addresses: addresses, clusterId: clusterId)
+                let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key)
                 defer { client.close() }
                 let answer = try client.lookupAccounts([id])
                 guard let found = answer.accounts.first ?? nil else { throw UserError("account \(id) does not exist (as of op \(answer.op))") }

@@ -24,7 +24,9 @@ extension BenchCommand {
         var cluster: LocalCluster?
         let addresses: [PeerAddress]
         let clusterId: UInt128
+        let key: SecretKey
         if let given = try access.parsed() {
+            key = given.key
             guard replicas == nil || replicas == given.addresses.count else { throw UserError("--replicas \(replicas!) does not match \(given.addresses.count) --addresses") }
             addresses = given.addresses
             clusterId = given.clusterId
@@ -42,6 +44,7 @@ extension BenchCommand {
             try local.startAll()
             cluster = local
             addresses = local.addresses
+            key = local.key
             clusterId = 1
             let leader = try local.waitForLeader()
             say("started \(count) replicas on \(local.addressList) (replica \(leader) leads); logs in \(dir)/cluster")
@@ -53,7 +56,7 @@ extension BenchCommand {
         let workload = Workload(spec: spec)
         let accountRecords = workload.accounts()
         let transferRecords = workload.transfers()
-        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, clients: clients)
+        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients)
         let accountReport = accountRecords.withUnsafeBytes {
             submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: WireLimits.requestRecordsMax))
         }
@@ -84,7 +87,7 @@ extension BenchCommand {
         say("cluster ingest (\(replicaCount) replicas, fsync on every replica, \(clients) clients): \(formatCount(rate)) transfers/s = \(String(format: "%.0f", share))% of the disk baseline for \(replicaCount) replicas; \(formatCount(okCount)) ok")
         say("  batch latency ms: p50 \(fmt(p50)) p99 \(fmt(p99)) max \(fmt(maxMs)) (\(report.latenciesNs.count) batches of up to \(batchSize), \(report.attempts - report.latenciesNs.count) redirects and retries)")
         if let cluster {
-            let client = ClusterClient(addresses: cluster.addresses, clusterId: clusterId)
+            let client = ClusterClient(addresses: cluster.addresses, clusterId: clusterId, key: key)
             let digests = Set(addresses.indices.compactMap { try? client.status(ofReplica: $0).digest })
             client.close()
             say("  replicas reporting a state digest: \(digests.count == 1 ? "all agree" : "\(digests.count) different digests (followers may still be applying)")")

@@ -1,5 +1,6 @@
 // `wallet format`: create a data directory.
 import ArgumentParser
+import Cluster
 import LedgerCore
 import Storage
 
@@ -11,6 +12,8 @@ struct FormatCommand: ParsableCommand {
     @Option(help: "This replica's index, from 0.") var replica: Int = 0
     @Option(help: "Number of replicas in the cluster.") var replicaCount: Int = 1
     @Option(help: "Segment size in MiB (segment_size_bytes / 2^20).") var segmentSizeMib: Int = Limits.segmentSizeBytesDefault >> 20
+    @Option(help: "The cluster key to copy into DATA/cluster-key (every replica of a cluster needs the same one); without it a new random key is made. Give a replica's DATA/cluster-key.")
+    var clusterKeyFile: String?
 
     func run() throws {
         try reportingErrors {
@@ -20,9 +23,20 @@ struct FormatCommand: ParsableCommand {
             guard segmentSizeMib > 0 && segmentSizeMib <= (Limits.segmentSizeBytesMax >> 20) else {
                 throw UserError("--segment-size-mib \(segmentSizeMib) is outside 1...\(Limits.segmentSizeBytesMax >> 20)")
             }
+            // Read (and checked) before anything is created, so a bad key file leaves nothing behind.
+            let key: SecretKey
+            do {
+                key = try clusterKeyFile.map { try SecretKey.read(path: $0) } ?? SecretKey.random(id: SecretKey.clusterKeyId)
+            } catch let error as KeyFileError {
+                throw UserError(error.message)
+            }
+            guard key.id == SecretKey.clusterKeyId else { throw UserError("\(clusterKeyFile!): holds client key '\(key.id)', not a cluster key") }
             let directory = try DataDirectory.format(path: data, clusterId: clusterId, replicaIndex: replica,
                                                      replicaCount: replicaCount, segmentSizeBytes: segmentSizeMib << 20)
-            print("formatted \(directory.path): cluster \(clusterId), replica \(replica) of \(replicaCount), segments of \(segmentSizeMib) MiB")
+            try key.write(path: directory.path + "/" + SecretKey.clusterKeyFileName)
+            print("formatted \(directory.path): cluster \(clusterId), replica \(replica) of \(replicaCount), segments of \(segmentSizeMib) MiB; "
+                  + (clusterKeyFile == nil ? "a new cluster key \(key.fingerprint)" : "cluster key \(key.fingerprint)") + " in \(SecretKey.clusterKeyFileName)"
+                  + (clusterKeyFile == nil && replicaCount > 1 ? " (format the other replicas with --cluster-key-file \(directory.path)/\(SecretKey.clusterKeyFileName))" : ""))
         }
     }
 }

@@ -28,10 +28,10 @@ struct IngestCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let input = try InputFiles(paths: files)
-            if let (addresses, clusterId) = try access.parsed() {
+            if let (addresses, clusterId, key) = try access.parsed() {
                 guard data == nil else { throw UserError("give either --data or --addresses, not both") }
                 guard clients >= 1 && clients <= 256 else { throw UserError("--clients \(clients) is outside 1...256") }
-                try ingestIntoCluster(input, addresses: addresses, clusterId: clusterId)
+                try ingestIntoCluster(input, addresses: addresses, clusterId: clusterId, key: key)
                 return
             }
             guard let data else { throw UserError("ingest needs --data DIR or --addresses A,B,C") }
@@ -58,7 +58,7 @@ struct IngestCommand: ParsableCommand {
 
     /// Sends every record through the client library: requests of at most request_records_max,
     /// retried with back-off across leader changes; the report counts what the cluster answered.
-    private func ingestIntoCluster(_ input: InputFiles, addresses: [PeerAddress], clusterId: UInt128) throws {
+    private func ingestIntoCluster(_ input: InputFiles, addresses: [PeerAddress], clusterId: UInt128, key: SecretKey) throws {
         var requests: [SubmitRequest] = []
         for submission in input.submissions {
             requests += SubmitRequest.split(kind: submission.kind, records: submission.records, recordsPerRequest: WireLimits.requestRecordsMax)
@@ -66,7 +66,7 @@ struct IngestCommand: ParsableCommand {
         let total = input.transfersCount + input.accountsCount
         let progress = Progress("ingest", total: total, unit: "records", quiet: json)
         let lock = NSLock()
-        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, clients: clients)
+        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients)
         let outcome = submitter.run(requests, progress: { done in lock.lock(); progress.update(done); lock.unlock() })
         progress.finish()
         var report = IngestReport()

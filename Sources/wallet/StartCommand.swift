@@ -36,6 +36,8 @@ struct StartCommand: ParsableCommand {
     @Option(help: "Accounts the ledger is sized for at start (it grows past this, pausing to rehash).") var accountsCapacity: Int = 1 << 16
     @Option(help: "Transfers the ledger is sized for at start (it grows past this, pausing to rehash).") var transfersCapacity: Int = 1 << 20
     @OptionGroup(title: "HTTP limits (with --http)") var httpLimits: HTTPLimitOptions
+    @Option(help: "Client keys this replica accepts besides the cluster key: one per line, '<id> <64 hex> <read|write>' (wallet client-key makes them).")
+    var clientKeys: String?
 
     func run() throws {
         try reportingErrors {
@@ -58,6 +60,14 @@ struct StartCommand: ParsableCommand {
             options.pruneArchives = pruneArchives
             options.accountsCapacity = accountsCapacity
             options.transfersCapacity = transfersCapacity
+            if let clientKeys {
+                guard let text = try? String(contentsOfFile: clientKeys, encoding: .utf8) else { throw UserError("cannot read the client keys file \(clientKeys)") }
+                do {
+                    options.clientKeys = try ClientKeys.parse(text, path: clientKeys)
+                } catch let error as KeyFileError {
+                    throw UserError(error.message)
+                }
+            }
             keepLargeAllocationsOnTheHeap()
             let server = try ReplicaServer(options: options)
             signal(SIGTERM, SIG_IGN)
@@ -102,13 +112,23 @@ struct ClusterAccess: ParsableArguments {
     @Option(help: "The cluster's replicas, HOST:PORT comma-separated (talk to a cluster instead of a local directory).")
     var addresses: String?
     @Option(help: "The cluster id the replicas were formatted with.") var cluster: String = "1"
+    @Option(help: "With --addresses: the key to prove, a client key file or a replica's DATA/cluster-key (default: $WALLET_KEY_FILE).")
+    var keyFile: String?
 
-    func parsed() throws -> (addresses: [PeerAddress], clusterId: UInt128)? {
+    /// The cluster to talk to, and the key to prove to it; nil without --addresses.
+    func parsed() throws -> (addresses: [PeerAddress], clusterId: UInt128, key: SecretKey)? {
         guard let addresses else { return nil }
         guard case .success(let clusterId) = UInt128.parseDecimal(cluster), clusterId != 0 else {
             throw UserError("--cluster '\(cluster)' is not a positive decimal 128-bit id")
         }
-        return (try PeerAddress.parseList(addresses), clusterId)
+        guard let path = keyFile ?? ProcessInfo.processInfo.environment["WALLET_KEY_FILE"] else {
+            throw UserError("replicas accept only clients that prove a key: pass --key-file FILE (a client key, or a replica's DATA/cluster-key), or set WALLET_KEY_FILE")
+        }
+        do {
+            return (try PeerAddress.parseList(addresses), clusterId, try SecretKey.read(path: path))
+        } catch let error as KeyFileError {
+            throw UserError(error.message)
+        }
     }
 }
 

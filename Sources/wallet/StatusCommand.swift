@@ -13,10 +13,10 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let (addresses, clusterId) = try access.parsed() else { throw UserError("status needs --addresses") }
+            guard let (addresses, clusterId, key) = try access.parsed() else { throw UserError("status needs --addresses") }
             var policy = RetryPolicy()
             policy.requestTimeoutMs = timeoutMs
-            let client = ClusterClient(addresses: addresses, clusterId: clusterId, policy: policy)
+            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
             defer { client.close() }
             var lines: [String] = []
             var objects: [String] = []

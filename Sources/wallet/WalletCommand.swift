@@ -9,7 +9,7 @@ struct WalletCommand: ParsableCommand {
         subcommands: [
             FormatCommand.self, GenCommand.self, IngestCommand.self, BalanceCommand.self,
             VerifyCommand.self, BenchCommand.self, StartCommand.self, StatusCommand.self, CompactCommand.self,
-            HistoryCommand.self, ServeCommand.self, HTTPBaselineCommand.self,
+            HistoryCommand.self, ServeCommand.self, HTTPBaselineCommand.self, ClientKeyCommand.self,
         ])
 }
 

@@ -19,7 +19,7 @@ final class BadInputTests: XCTestCase {
         let address = cluster.addresses[0]
 
         // A client that connects and sends nothing stays connected meanwhile; nobody waits on it.
-        let silent = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000)
+        let silent = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000, key: nil)
         defer { silent.close() }
 
         // Garbage instead of a header.
@@ -44,10 +44,14 @@ final class BadInputTests: XCTestCase {
         flippedFrame.setInteger(UInt8(0x77), at: FrameHeader.sizeBytes + 20)
         try expectError(address, sending: flippedFrame, containing: "checksum", closes: true)
 
+        // A well-formed request from a client that never authenticated: refused at the handshake.
+        try expectError(address, sending: FrameBuilder(command: .status, clusterId: Self.clusterId, requestId: 7).seal(),
+                        containing: "authentication failed: expected the auth frame first", closes: true)
+
         // A request over request_records_max: refused with a reason; the connection stays usable.
         let oversize = [UInt8](repeating: 0, count: (WireLimits.requestRecordsMax + 1) * Limits.recordSizeBytes)
         let request = oversize.withUnsafeBytes { ClientMessages.submit(kind: .transfers, records: $0, clusterId: Self.clusterId, requestId: 4) }
-        let connection = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 5_000)
+        let connection = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 5_000, key: cluster.key)
         try connection.send(request)
         let (refusal, text) = try connection.receive()
         XCTAssertEqual(refusal.command, .error)
@@ -58,18 +62,18 @@ final class BadInputTests: XCTestCase {
         connection.close()
 
         // Disconnects mid-header and mid-body: the partial frames are dropped, nothing else happens.
-        let midHeader = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000)
-        try midHeader.send(raw(Array(repeating: 0x57, count: 20)))
+        let midHeader = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000, key: cluster.key)
+        try midHeader.sendUnsigned(raw(Array(repeating: 0x57, count: 20)))
         midHeader.close()
         let accounts = [Account(id: 42, ledger: 1)]
         var partial = accounts.withUnsafeBytes { ClientMessages.submit(kind: .accounts, records: $0, clusterId: Self.clusterId, requestId: 6) }
         partial.moveWriterIndex(to: partial.writerIndex - 50)
-        let midBody = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000)
+        let midBody = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000, key: cluster.key)
         try midBody.send(partial)
         midBody.close()
 
         // Everyone else is still served, and nothing of the half-sent request was applied.
-        let client = ClusterClient(addresses: cluster.addresses, clusterId: Self.clusterId)
+        let client = ClusterClient(addresses: cluster.addresses, clusterId: Self.clusterId, key: cluster.key)
         defer { client.close() }
         let (before, _) = try client.lookupAccounts([42])
         XCTAssertNil(before[0], "a request cut off mid-frame must not be applied")
@@ -78,6 +82,7 @@ final class BadInputTests: XCTestCase {
         let status = try client.status(ofReplica: 0)
         XCTAssertEqual(status.role, "leader")
         XCTAssertEqual(status.accountsCount, 1)
+        XCTAssertGreaterThanOrEqual(status.authenticationFailures, 1, "the unauthenticated request is counted")
     }
 
     private func raw(_ bytes: [UInt8]) -> ByteBuffer {
@@ -90,10 +95,12 @@ final class BadInputTests: XCTestCase {
     /// `containing`, then (if `closes`) the connection to be closed by the replica.
     private func expectError(_ address: PeerAddress, sending frame: ByteBuffer, containing: String, closes: Bool,
                              file: StaticString = #filePath, line: UInt = #line) throws {
-        let connection = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 5_000)
+        let connection = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 5_000, key: nil)
         defer { connection.close() }
         try connection.send(frame)
-        let (header, body) = try connection.receive()
+        // The replica's hello comes first on every connection.
+        var (header, body) = try connection.receive()
+        while header.command == .hello { (header, body) = try connection.receive() }
         XCTAssertEqual(header.command, .error, file: file, line: line)
         let text = String(decoding: body, as: UTF8.self)
         XCTAssertTrue(text.contains(containing), "error '\(text)' does not mention '\(containing)'", file: file, line: line)

@@ -14,7 +14,7 @@ final class ClusterProcessTests: XCTestCase {
         _ = try cluster.waitForLeader()
 
         let data = WalletBinary.repositoryRoot.appendingPathComponent("data").path
-        let ingest = try WalletBinary.run(["ingest", "--addresses", cluster.addressList, "--cluster", "7", "--json",
+        let ingest = try WalletBinary.run(["ingest", "--addresses", cluster.addressList, "--cluster", "7", "--key-file", cluster.keyFile, "--json",
                                            data + "/accounts.csv", data + "/transfers.csv"])
         XCTAssertEqual(ingest.status, 0)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(ingest.stdout.utf8)) as? [String: Any])
@@ -32,7 +32,7 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try WalletBinary.run(["format", "--data", single, "--cluster", "7"]).status, 0)
         XCTAssertEqual(try WalletBinary.run(["ingest", "--data", single, data + "/accounts.csv", data + "/transfers.csv"]).status, 0)
         for account in ["1", "2", "101"] {
-            let viaCluster = try WalletBinary.run(["balance", "--addresses", cluster.addressList, "--cluster", "7", "--json", account])
+            let viaCluster = try WalletBinary.run(["balance", "--addresses", cluster.addressList, "--cluster", "7", "--key-file", cluster.keyFile, "--json", account])
             let local = try WalletBinary.run(["balance", "--data", single, "--json", account])
             XCTAssertEqual(viaCluster.status, 0)
             let clusterObject = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(viaCluster.stdout.utf8)) as? [String: Any])
@@ -42,7 +42,7 @@ final class ClusterProcessTests: XCTestCase {
             }
         }
 
-        let status = try WalletBinary.run(["status", "--addresses", cluster.addressList, "--cluster", "7", "--json"])
+        let status = try WalletBinary.run(["status", "--addresses", cluster.addressList, "--cluster", "7", "--key-file", cluster.keyFile, "--json"])
         XCTAssertEqual(status.status, 0)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
         let replicas = try XCTUnwrap(object["replicas"] as? [[String: Any]])
@@ -60,7 +60,7 @@ final class ClusterProcessTests: XCTestCase {
         defer { cluster.stopAll() }
         try cluster.startAll()
         _ = try cluster.waitForLeader()
-        let client = ClusterClient(addresses: cluster.addresses, clusterId: 9)
+        let client = ClusterClient(addresses: cluster.addresses, clusterId: 9, key: cluster.key)
         defer { client.close() }
         let accounts = [Account(id: 1, ledger: 1), Account(id: 2, ledger: 1)]
         let created = try accounts.withUnsafeBytes { try client.submit(kind: .accounts, records: $0) }
@@ -82,7 +82,7 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertNil(reserved[0])
         XCTAssertNil(reserved[1])
         XCTAssertEqual(reserved[2]?.debitsPosted, 5050)
-        let refused = try WalletBinary.run(["balance", "--addresses", cluster.addressList, "--cluster", "9", "0"])
+        let refused = try WalletBinary.run(["balance", "--addresses", cluster.addressList, "--cluster", "9", "--key-file", cluster.keyFile, "0"])
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("account id 0 is reserved"), refused.stderr)
     }

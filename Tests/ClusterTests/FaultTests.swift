@@ -25,7 +25,7 @@ final class FaultTests: XCTestCase {
         let transfers = workload.transfers()
         var policy = RetryPolicy()
         policy.deadlineMs = 60_000
-        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, clients: 4, policy: policy)
+        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, key: cluster.key, clients: 4, policy: policy)
 
         let accountReport = accounts.withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: 8191)) }
         XCTAssertEqual(accountReport.failures, [])
@@ -76,7 +76,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(statuses[0].transfersCount, Self.transfersCount)
 
         // Money moved is exactly what was acknowledged ok, and money is conserved.
-        let client = ClusterClient(addresses: cluster.addresses, clusterId: clusterId)
+        let client = ClusterClient(addresses: cluster.addresses, clusterId: clusterId, key: cluster.key)
         defer { client.close() }
         let (found, _) = try client.lookupAccounts(accounts.map(\.id))
         var debits: UInt128 = 0

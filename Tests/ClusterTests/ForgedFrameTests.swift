@@ -1,6 +1,6 @@
 // The two forged frames that once took a cluster down, at a real 3-replica cluster over real
-// sockets: dropped by the Raft core's input checks, counted, and the cluster keeps serving and
-// agreeing. A replica whose persisted term is impossible refuses to start, naming the field.
+// sockets: refused at the handshake from a stranger; from a key holder, dropped by the Raft core's
+// input checks and counted; the cluster keeps serving and agreeing. A replica whose persisted term is impossible refuses to start, naming the field.
 @testable import Cluster
 import Consensus
 import Foundation
@@ -49,14 +49,22 @@ final class ForgedFrameTests: XCTestCase {
         }
     }
 
-    private func send(_ frame: ByteBuffer, to address: PeerAddress) throws {
-        let connection = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000)
+    /// Sends `frame` on a new connection: unauthenticated (`key` nil), or authenticated as peer `asPeer`.
+    private func send(_ frame: ByteBuffer, to address: PeerAddress, key: SecretKey?, asPeer: Int?) throws {
+        let connection = try FrameConnection(address: address, clusterId: Self.clusterId, timeoutMs: 2_000, key: key, asPeer: asPeer)
         defer { connection.close() }
         try connection.send(frame)
+        if key == nil {
+            // A stranger: the hello, then the refusal of the handshake, then the close.
+            var (header, body) = try connection.receive()
+            while header.command == .hello { (header, body) = try connection.receive() }
+            XCTAssertEqual(header.command, .error)
+            XCTAssertTrue(String(decoding: body, as: UTF8.self).contains("authentication failed"), String(decoding: body, as: UTF8.self))
+        }
     }
 
     private func statuses(_ cluster: LocalCluster) throws -> [ReplicaStatus] {
-        let client = ClusterClient(addresses: cluster.addresses, clusterId: Self.clusterId)
+        let client = ClusterClient(addresses: cluster.addresses, clusterId: Self.clusterId, key: cluster.key)
         defer { client.close() }
         return try (0..<3).map { try client.status(ofReplica: $0) }
     }
@@ -67,16 +75,31 @@ final class ForgedFrameTests: XCTestCase {
         defer { cluster.stopAll() }
         try cluster.startAll()
         let leader = try cluster.waitForLeader()
-        let client = ClusterClient(addresses: cluster.addresses, clusterId: Self.clusterId)
+        let client = ClusterClient(addresses: cluster.addresses, clusterId: Self.clusterId, key: cluster.key)
         defer { client.close() }
         let accounts = [Account(id: 1, ledger: 1), Account(id: 2, ledger: 1)]
         XCTAssertEqual(try accounts.withUnsafeBytes { try client.submit(kind: .accounts, records: $0) }.results, [0, 0])
         let before = try cluster.waitUntilConverged()
         let term = before[leader].term
 
+        // From a stranger: refused at the handshake, before anything is decoded.
         for target in 0..<3 {
-            try send(Self.maximalTermVote(from: (target + 1) % 3, to: target), to: cluster.addresses[target])
-            try send(Self.forgedAppend(from: leader == target ? (target + 1) % 3 : leader, to: target, term: term + 1), to: cluster.addresses[target])
+            try send(Self.maximalTermVote(from: (target + 1) % 3, to: target), to: cluster.addresses[target], key: nil, asPeer: nil)
+            try send(Self.forgedAppend(from: leader == target ? (target + 1) % 3 : leader, to: target, term: term + 1), to: cluster.addresses[target],
+                     key: nil, asPeer: nil)
+        }
+        let refused = try statuses(cluster)
+        XCTAssertEqual(refused.map(\.authenticationFailures), [2, 2, 2])
+        XCTAssertEqual(refused.map(\.messagesDropped), [0, 0, 0], "nothing of a stranger's frames reaches the core")
+        XCTAssertEqual(refused.map(\.term), before.map(\.term))
+
+        // From a key holder speaking as a peer (Raft cannot stand a lying peer, but it must not
+        // trap on one): the term past the bound and the contradicting append are dropped by the core.
+        for target in 0..<3 {
+            let voter = (target + 1) % 3
+            try send(Self.maximalTermVote(from: voter, to: target), to: cluster.addresses[target], key: cluster.key, asPeer: voter)
+            let sender = leader == target ? (target + 1) % 3 : leader
+            try send(Self.forgedAppend(from: sender, to: target, term: term + 1), to: cluster.addresses[target], key: cluster.key, asPeer: sender)
         }
         // Each replica counts the two drops (bounded wait: the frames may take a moment to arrive).
         let deadline = Date(timeIntervalSinceNow: 10)

@@ -23,7 +23,7 @@ final class InstallSnapshotProcessTests: XCTestCase {
         var spec = WorkloadSpec(accounts: 100, transfers: 150_000)
         spec.seed = 11
         let workload = Workload(spec: spec)
-        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, clients: 2)
+        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, key: cluster.key, clients: 2)
         XCTAssertEqual(workload.accounts().withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: 8191)) }.failures, [])
         XCTAssertEqual(workload.transfers().withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .transfers, records: $0, recordsPerRequest: 8191)) }.failures, [])
         func baseOp(_ replica: Int) -> UInt64 {

@@ -22,7 +22,7 @@ final class ReplicaSnapshotTests: XCTestCase {
         let workload = Workload(spec: spec)
         let accounts = workload.accounts()
         let transfers = workload.transfers()
-        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, clients: 2)
+        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, key: cluster.key, clients: 2)
         XCTAssertEqual(accounts.withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: 8191)) }.failures, [])
         XCTAssertEqual(transfers.withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .transfers, records: $0, recordsPerRequest: 8191)) }.failures, [])
 
@@ -106,7 +106,7 @@ final class ReplicaSnapshotTests: XCTestCase {
         var spec = WorkloadSpec(accounts: 100, transfers: 120_000)
         spec.seed = 9
         let workload = Workload(spec: spec)
-        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, clients: 2)
+        let submitter = ConcurrentSubmitter(addresses: cluster.addresses, clusterId: clusterId, key: cluster.key, clients: 2)
         XCTAssertEqual(workload.accounts().withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: 8191)) }.failures, [])
         XCTAssertEqual(workload.transfers().withUnsafeBytes { submitter.run(SubmitRequest.split(kind: .transfers, records: $0, recordsPerRequest: 8191)) }.failures, [])
         let deadline = Date(timeIntervalSinceNow: 20)

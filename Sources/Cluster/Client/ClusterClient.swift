@@ -55,13 +55,16 @@ public final class ClusterClient {
     public let addresses: [PeerAddress]
     public let clusterId: UInt128
     public let policy: RetryPolicy
+    /// The key every connection proves (a client key, or the cluster key).
+    let key: SecretKey
     private var connections: [FrameConnection?]
     private var leaderGuess = 0
     private var nextRequestId: UInt64 = 1
     private var random: SplitMix64
 
-    public init(addresses: [PeerAddress], clusterId: UInt128, policy: RetryPolicy = RetryPolicy(), seed: UInt64? = nil) {
+    public init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, policy: RetryPolicy = RetryPolicy(), seed: UInt64? = nil) {
         precondition(!addresses.isEmpty)
+        self.key = key
         self.addresses = addresses
         self.clusterId = clusterId
         self.policy = policy
@@ -128,7 +131,7 @@ public final class ClusterClient {
 
     private func connection(to replica: Int) throws -> FrameConnection {
         if let existing = connections[replica] { return existing }
-        let connection = try FrameConnection(address: addresses[replica], clusterId: clusterId, timeoutMs: policy.requestTimeoutMs)
+        let connection = try FrameConnection(address: addresses[replica], clusterId: clusterId, timeoutMs: policy.requestTimeoutMs, key: key)
         connections[replica] = connection
         return connection
     }

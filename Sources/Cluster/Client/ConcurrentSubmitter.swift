@@ -54,11 +54,13 @@ public struct SubmitReport: Sendable {
 public final class ConcurrentSubmitter {
     public let addresses: [PeerAddress]
     public let clusterId: UInt128
+    let key: SecretKey
     public let clients: Int
     public let policy: RetryPolicy
 
-    public init(addresses: [PeerAddress], clusterId: UInt128, clients: Int, policy: RetryPolicy = RetryPolicy()) {
+    public init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, clients: Int, policy: RetryPolicy = RetryPolicy()) {
         precondition(clients >= 1)
+        self.key = key
         self.addresses = addresses
         self.clusterId = clusterId
         self.clients = clients
@@ -78,7 +80,7 @@ public final class ConcurrentSubmitter {
                 group.enter()
                 let thread = Thread { [self] in
                     defer { group.leave() }
-                    let client = ClusterClient(addresses: addresses, clusterId: clusterId, policy: policy)
+                    let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
                     defer { client.close() }
                     while let index = state.take() {
                         let request = requests[index]

@@ -13,6 +13,9 @@ public final class LocalCluster {
     public let root: String
     public let clusterId: UInt128
     public let addresses: [PeerAddress]
+    /// The cluster key every replica was formatted with (`root/cluster-key`), for clients.
+    public let key: SecretKey
+    public var keyFile: String { root + "/" + SecretKey.clusterKeyFileName }
     private var processes: [Process?]
     private var logs: [FileHandle?]
     /// Extra arguments for every `wallet start` (ledger capacities, say).
@@ -26,8 +29,12 @@ public final class LocalCluster {
         processes = Array(repeating: nil, count: replicaCount)
         logs = Array(repeating: nil, count: replicaCount)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // One key for the whole cluster, given to every replica's format.
+        key = try SecretKey.random(id: SecretKey.clusterKeyId)
+        try key.write(path: root + "/" + SecretKey.clusterKeyFileName)
         for replica in 0..<replicaCount {
             let status = try LocalCluster.runToEnd(walletPath, ["format", "--data", dataPath(replica), "--cluster", String(clusterId),
+                                                                "--cluster-key-file", root + "/" + SecretKey.clusterKeyFileName,
                                                                 "--replica", String(replica), "--replica-count", String(replicaCount),
                                                                 "--segment-size-mib", String(segmentSizeMib)])
             guard status == 0 else { throw AddressError(message: "wallet format for replica \(replica) exited with \(status)") }
@@ -97,7 +104,7 @@ public final class LocalCluster {
         var policy = RetryPolicy()
         policy.requestTimeoutMs = 500
         while Date() < deadline {
-            let client = ClusterClient(addresses: addresses, clusterId: clusterId, policy: policy)
+            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
             defer { client.close() }
             for replica in addresses.indices {
                 if let status = try? client.status(ofReplica: replica), status.role == "leader", status.commitOp >= 1 {

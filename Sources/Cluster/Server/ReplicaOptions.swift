@@ -24,6 +24,8 @@ public struct ReplicaOptions: Sendable {
     public var accountsCapacity = 1 << 16
     public var transfersCapacity = 1 << 20
     public var transport = TransportLimits()
+    /// The client keys accepted besides the cluster key (`--client-keys FILE`).
+    public var clientKeys = ClientKeys()
     public var raft: RaftConfig
 
     public init(dataPath: String, replica: Int, addresses: [PeerAddress]) {

@@ -30,6 +30,9 @@ public final class ReplicaServer: @unchecked Sendable {
     let directory: DataDirectory
     let log: SegmentLog
     private var droppedMessages = DroppedMessages()
+    /// The key every peer of this cluster proves (`DATA/cluster-key`); this replica's own tools
+    /// (its REST API's cluster clients) use it as a client key too.
+    public let clusterKey: SecretKey
     /// Replaced whole when a snapshot from the leader is installed.
     var ledger: Ledger
     let raft: Raft<LogEntryPayload>
@@ -87,6 +90,8 @@ public final class ReplicaServer: @unchecked Sendable {
             throw DataDirectoryError(path: options.dataPath, message: "formatted as replica \(superblock.replicaIndex) of \(superblock.replicaCount), started as replica \(options.replica) of \(options.addresses.count) addresses")
         }
         clusterId = superblock.clusterId
+        // No unauthenticated mode: every peer and client proves a key at connection start.
+        clusterKey = try SecretKey.read(path: directory.path + "/" + SecretKey.clusterKeyFileName)
         let record = try RaftStateRecord.read(directory: directory.path)
         if let record { try ReplicaServer.checkPersisted(record, path: directory.path + "/" + RaftStateRecord.fileName, replicaCount: options.addresses.count) }
         var hardState = record.map {
@@ -174,7 +179,7 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         results = .allocate(capacity: Limits.batchRecordsMax)
         transport = Transport(replica: options.replica, addresses: options.addresses, clusterId: clusterId,
-                              limits: options.transport, inbox: inbox)
+                              limits: options.transport, inbox: inbox, clusterKey: clusterKey, clientKeys: options.clientKeys)
     }
 
     deinit { results.deallocate() }
@@ -523,6 +528,7 @@ public final class ReplicaServer: @unchecked Sendable {
         status.digestsCompared = UInt64(digestComparison.comparedCount)
         status.digestMismatches = UInt64(digestComparison.mismatchCount)
         status.messagesDropped = droppedMessages.count
+        status.authenticationFailures = transport.authenticationFailures.withLockedValue { $0 }
         return status
     }
 

@@ -13,6 +13,8 @@ public struct TransportLimits: Sendable {
     public var connectionsMax = 1024
     /// A connection that sends nothing for this long is closed (peers send heartbeats far more often).
     public var connectionIdleTimeoutMs: Int64 = 60_000
+    /// A connection must finish its handshake (`hello`, `auth`, `auth_ok`) within this, or it is closed.
+    public var handshakeTimeoutMs: Int64 = 5_000
     /// Reconnect back-off to a peer: first delay, then doubling up to the cap.
     public var reconnectBackoffInitialMs: Int64 = 20
     public var reconnectBackoffMaxMs: Int64 = 1_000
@@ -27,24 +29,32 @@ final class Transport: @unchecked Sendable {
     let clusterId: UInt128
     let limits: TransportLimits
     let inbox: Inbox
+    let clusterKey: SecretKey
+    let clientKeys: ClientKeys
     private var serverChannel: Channel?
     private var links: [PeerLink] = []
     private let connections = NIOLockedValueBox(0)
+    /// Handshakes that failed (a wrong key, a forged frame, a stranger), and frames whose MAC did not verify.
+    let authenticationFailures = NIOLockedValueBox<UInt64>(0)
 
-    init(replica: Int, addresses: [PeerAddress], clusterId: UInt128, limits: TransportLimits, inbox: Inbox) {
+    init(replica: Int, addresses: [PeerAddress], clusterId: UInt128, limits: TransportLimits, inbox: Inbox,
+         clusterKey: SecretKey, clientKeys: ClientKeys) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.replica = replica
         self.addresses = addresses
         self.clusterId = clusterId
         self.limits = limits
         self.inbox = inbox
+        self.clusterKey = clusterKey
+        self.clientKeys = clientKeys
     }
 
     func start() throws {
         let address = addresses[replica]
         let handlerContext = ConnectionContext(
             replica: replica, replicaCount: addresses.count, clusterId: clusterId, inbox: inbox,
-            connections: connections, connectionsMax: limits.connectionsMax)
+            connections: connections, connectionsMax: limits.connectionsMax, clusterKey: clusterKey, clientKeys: clientKeys,
+            handshakeTimeout: .milliseconds(limits.handshakeTimeoutMs), authenticationFailures: authenticationFailures)
         let idleTimeout = TimeAmount.milliseconds(limits.connectionIdleTimeoutMs)
         let clusterId = self.clusterId
         serverChannel = try ServerBootstrap(group: group)
@@ -55,12 +65,16 @@ final class Transport: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(clusterId: clusterId)))
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(handlerContext))
+                    let signer = FrameSigner()
+                    try channel.pipeline.syncOperations.addHandler(signer)
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(handlerContext, signer: signer))
                 }
             }
             .bind(host: address.host, port: address.port).wait()
         for peer in addresses.indices where peer != replica {
-            let link = PeerLink(peer: peer, address: addresses[peer], group: group, limits: limits)
+            let link = PeerLink(peer: peer, address: addresses[peer], group: group, limits: limits,
+                                handshake: { InitiatorHandshake(clusterId: clusterId, role: .peer(self.replica), key: self.clusterKey) },
+                                logFailure: { line in FileHandle.standardError.write(Data("replica \(self.replica): \(line)\n".utf8)) })
             links.append(link)
             link.connect()
         }
@@ -103,24 +117,53 @@ struct ConnectionContext: @unchecked Sendable {
     let inbox: Inbox
     let connections: NIOLockedValueBox<Int>
     let connectionsMax: Int
+    let clusterKey: SecretKey
+    let clientKeys: ClientKeys
+    let handshakeTimeout: TimeAmount
+    let authenticationFailures: NIOLockedValueBox<UInt64>
 }
 
-/// One accepted connection: decodes requests and Raft messages into the inbox. Anything that
-/// cannot be trusted gets an `error` frame saying why, then the connection closes; other
-/// connections are untouched.
+/// One accepted connection. First the handshake (`ResponderHandshake`): `hello` is sent at once,
+/// the first frame must be the initiator's `auth`, and nothing else is decoded until it proves
+/// its role; then every frame must carry a MAC that verifies (`FrameMAC`), and what a frame may
+/// ask depends on the role proved: Raft and snapshot traffic only from a peer, and only under
+/// its own index; requests only from a client, submits only with a write key. Anything that
+/// cannot be trusted gets an `error` frame saying why, then the connection closes (a failed
+/// handshake is logged, without secrets, and counted); other connections are untouched.
 final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
     let context: ConnectionContext
+    let signer: FrameSigner
     private var counted = false
 
-    init(_ context: ConnectionContext) { self.context = context }
+    private enum Phase {
+        case handshaking(ResponderHandshake)
+        case authenticated(ConnectionRole, inbound: FrameMAC)
+        case closing
+    }
+    private var phase: Phase
+    private var handshakeDeadline: Scheduled<Void>?
+
+    init(_ context: ConnectionContext, signer: FrameSigner) {
+        self.context = context
+        self.signer = signer
+        phase = .handshaking(ResponderHandshake(clusterId: context.clusterId, replica: context.replica, replicaCount: context.replicaCount,
+                                                clusterKey: context.clusterKey, clientKeys: context.clientKeys))
+    }
 
     func channelActive(context channelContext: ChannelHandlerContext) {
         let count = context.connections.withLockedValue { value -> Int in value += 1; return value }
         counted = true
         if count > context.connectionsMax {
             refuse(channelContext, "too many connections (connections_max is \(context.connectionsMax))", requestId: 0)
+        } else if case .handshaking(let handshake) = phase {
+            channelContext.writeAndFlush(wrapOutboundOut(handshake.hello()), promise: nil)
+            let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
+            handshakeDeadline = channelContext.eventLoop.scheduleTask(in: context.handshakeTimeout) {
+                let (handler, channelContext) = loopBound.value
+                if case .handshaking = handler.phase { handler.failAuthentication(channelContext, "no handshake within handshake_timeout_ms") }
+            }
         }
         channelContext.fireChannelActive()
     }
@@ -128,47 +171,98 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context channelContext: ChannelHandlerContext) {
         if counted { context.connections.withLockedValue { $0 -= 1 } }
         counted = false
+        handshakeDeadline?.cancel()
         channelContext.fireChannelInactive()
     }
 
     func channelRead(context channelContext: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        switch phase {
+        case .closing:
+            return
+        case .handshaking(let handshake):
+            do {
+                let (role, authOk, macs) = try handshake.accept(frame)
+                handshakeDeadline?.cancel()
+                channelContext.writeAndFlush(wrapOutboundOut(authOk), promise: nil)
+                // Every frame after auth_ok is signed, in the order written.
+                signer.start(macs.outbound)
+                phase = .authenticated(role, inbound: macs.inbound)
+            } catch {
+                failAuthentication(channelContext, "\(error)")
+            }
+        case .authenticated(let role, var inbound):
+            let verified = frame.body.withUnsafeReadableBytes { inbound.verify(frame.header, body: $0) }
+            guard verified else {
+                failAuthentication(channelContext, "a frame's MAC does not verify (changed, dropped or replayed in transit)")
+                return
+            }
+            phase = .authenticated(role, inbound: inbound)
+            dispatch(frame, role: role, channelContext: channelContext)
+        }
+    }
+
+    /// A frame of an authenticated connection, to the inbox if its role may send it.
+    private func dispatch(_ frame: Frame, role: ConnectionRole, channelContext: ChannelHandlerContext) {
         let client = ClientConnection(channel: channelContext.channel)
         let requestId = frame.header.requestId
         do {
-            switch frame.header.command! {
-            case .raft:
+            let command = frame.header.command!
+            switch (command, role) {
+            case (.raft, .peer(let peer)):
                 let message = try frame.body.withUnsafeReadableBytes {
                     try RaftMessageCodec.decode($0, localId: context.replica, replicaCount: context.replicaCount, clusterId: context.clusterId)
                 }
+                guard message.from == peer else { throw WireError.badBody("peer \(peer) sent a message as replica \(message.from)") }
                 context.inbox.push(.raft(message))
-            case .snapshotDigest:
+            case (.snapshotDigest, .peer(let peer)):
                 let message = try frame.body.withUnsafeReadableBytes {
                     try SnapshotDigestMessage.decode($0, localId: context.replica, replicaCount: context.replicaCount)
                 }
+                guard message.from == peer else { throw WireError.badBody("peer \(peer) sent a digest as replica \(message.from)") }
                 context.inbox.push(.peerSnapshotDigest(message))
-            case .snapshotChunk:
+            case (.snapshotChunk, .peer(let peer)):
                 let chunk = try frame.body.withUnsafeReadableBytes {
                     try SnapshotChunkMessage.decode($0, localId: context.replica, replicaCount: context.replicaCount)
                 }
+                guard chunk.from == peer else { throw WireError.badBody("peer \(peer) sent a snapshot chunk as replica \(chunk.from)") }
                 context.inbox.push(.snapshotChunk(chunk))
-            case .submit:
+            case (.submit, .client(_, let scope)):
+                guard scope == .write else {
+                    client.send(ClientMessages.error("forbidden: this client key may only read", clusterId: context.clusterId, requestId: requestId))
+                    return
+                }
                 switch frame.body.withUnsafeReadableBytes({ ClientMessages.decodeSubmit($0) }) {
                 case .success(let records): context.inbox.push(.submit(client, requestId: requestId, records: records))
                 case .failure(let refused): client.send(ClientMessages.error("\(refused.status): \(refused.message)", clusterId: context.clusterId, requestId: requestId))
                 }
-            case .lookupAccounts:
+            case (.lookupAccounts, .client):
                 switch frame.body.withUnsafeReadableBytes({ ClientMessages.decodeLookupAccounts($0) }) {
                 case .success(let ids): context.inbox.push(.lookupAccounts(client, requestId: requestId, ids: ids))
                 case .failure(let refused): client.send(ClientMessages.error("\(refused.status): \(refused.message)", clusterId: context.clusterId, requestId: requestId))
                 }
-            case .status:
+            case (.status, .client):
                 context.inbox.push(.status(client, requestId: requestId))
-            case .submitReply, .lookupAccountsReply, .statusReply, .error:
-                throw WireError.badBody("a replica does not accept \(frame.header.command!) frames")
+            default:
+                throw WireError.badBody("\(role) may not send \(command) frames")
             }
         } catch {
             refuse(channelContext, "\(error)", requestId: requestId)
+        }
+    }
+
+    /// A handshake that failed, or a frame whose MAC does not verify: logged without secrets,
+    /// counted, answered with why (unsigned: the other side may hold no key), and closed.
+    private func failAuthentication(_ channelContext: ChannelHandlerContext, _ reason: String) {
+        context.authenticationFailures.withLockedValue { $0 += 1 }
+        let remote = channelContext.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        FileHandle.standardError.write(Data("replica \(context.replica): authentication FAILED for \(remote): \(reason)\n".utf8))
+        if case .authenticated = phase {
+            refuse(channelContext, "authentication failed: \(reason)", requestId: 0)
+        } else {
+            phase = .closing
+            channelContext.writeAndFlush(wrapOutboundOut(ClientMessages.error("authentication failed: \(reason)", clusterId: context.clusterId, requestId: 0)))
+                .whenComplete { _ in channelContext.close(promise: nil) }
         }
     }
 
@@ -189,6 +283,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func refuse(_ channelContext: ChannelHandlerContext, _ message: String, requestId: UInt64) {
+        phase = .closing
         let frame = ClientMessages.error(message, clusterId: context.clusterId, requestId: requestId)
         channelContext.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channelContext.close(promise: nil) }
     }
@@ -201,40 +296,56 @@ final class PeerLink: @unchecked Sendable {
     let address: PeerAddress
     let group: EventLoopGroup
     let limits: TransportLimits
+    let handshake: @Sendable () -> InitiatorHandshake
+    let logFailure: @Sendable (String) -> Void
     private let state = NIOLockedValueBox<(channel: Channel?, stopped: Bool, backoffMs: Int64)>((nil, false, 0))
 
-    init(peer: Int, address: PeerAddress, group: EventLoopGroup, limits: TransportLimits) {
+    init(peer: Int, address: PeerAddress, group: EventLoopGroup, limits: TransportLimits,
+         handshake: @escaping @Sendable () -> InitiatorHandshake, logFailure: @escaping @Sendable (String) -> Void) {
         self.peer = peer
         self.address = address
         self.group = group
         self.limits = limits
+        self.handshake = handshake
+        self.logFailure = logFailure
     }
 
+    /// Connects, authenticates (`PeerHandshakeHandler`), and only then takes sends; a failure or a
+    /// close reconnects with back-off.
     func connect() {
         if state.withLockedValue({ $0.stopped }) { return }
+        let timeout = TimeAmount.milliseconds(limits.handshakeTimeoutMs)
         let future = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.milliseconds(500))
-            .channelInitializer { channel in
+            .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DiscardingInboundHandler())
+                    let signer = FrameSigner()
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(clusterId: self.handshake().clusterId)))
+                    try channel.pipeline.syncOperations.addHandler(signer)
+                    try channel.pipeline.syncOperations.addHandler(PeerHandshakeHandler(
+                        handshake: self.handshake(), peer: self.peer, signer: signer, timeout: timeout,
+                        authenticated: { channel in self.authenticated(channel) }, log: self.logFailure))
                 }
             }
             .connect(host: address.host, port: address.port)
         future.whenSuccess { channel in
-            let keep = self.state.withLockedValue { state -> Bool in
-                if state.stopped { return false }
-                state.channel = channel
-                state.backoffMs = 0
-                return true
-            }
-            if !keep { channel.close(promise: nil); return }
             channel.closeFuture.whenComplete { _ in
-                self.state.withLockedValue { $0.channel = nil }
+                self.state.withLockedValue { if $0.channel === channel { $0.channel = nil } }
                 self.scheduleReconnect()
             }
         }
         future.whenFailure { _ in self.scheduleReconnect() }
+    }
+
+    private func authenticated(_ channel: Channel) {
+        let keep = state.withLockedValue { state -> Bool in
+            if state.stopped { return false }
+            state.channel = channel
+            state.backoffMs = 0
+            return true
+        }
+        if !keep { channel.close(promise: nil) }
     }
 
     private func scheduleReconnect() {
@@ -271,11 +382,4 @@ final class PeerLink: @unchecked Sendable {
         }
         try? channel?.close().wait()
     }
-}
-
-/// Peers answer on their own outbound connections, so nothing is expected back on ours; an error
-/// frame (a peer refusing us) is ignored, and the link reconnects if the peer closes.
-final class DiscardingInboundHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

@@ -222,6 +222,8 @@ public struct ReplicaStatus: Equatable, Sendable {
     /// Messages from peers this replica dropped unread (out of bounds, misshapen, or contradicting
     /// what it knows committed): a correct cluster never sends one.
     public var messagesDropped: UInt64 = 0
+    /// Connections whose handshake failed, or whose frames' MACs did not verify.
+    public var authenticationFailures: UInt64 = 0
 
     public init(replica: Int, replicaCount: Int, role: String, term: UInt64, leader: Int?, commitOp: UInt64, appliedOp: UInt64,
                 lastOp: UInt64, accountsCount: Int, transfersCount: Int, digest: Hash256) {
@@ -243,7 +245,7 @@ public struct ReplicaStatus: Equatable, Sendable {
     /// replica u8, replica_count u8, role u8, leader u8 (0xFF: unknown), reserved u32, term,
     /// commit_op, applied_op, last_op, accounts, transfers (u64 each), digest (32 bytes),
     /// snapshot_op (u64), snapshot digest (32 bytes), digests_compared, digest_mismatches,
-    /// messages_dropped (u64 each).
+    /// messages_dropped, authentication_failures (u64 each).
     public func encode(clusterId: UInt128, requestId: UInt64) -> ByteBuffer {
         var frame = FrameBuilder(command: .statusReply, clusterId: clusterId, requestId: requestId)
         frame.write(UInt8(replica))
@@ -258,6 +260,7 @@ public struct ReplicaStatus: Equatable, Sendable {
         frame.write(digestsCompared)
         frame.write(digestMismatches)
         frame.write(messagesDropped)
+        frame.write(authenticationFailures)
         return frame.seal()
     }
 
@@ -276,6 +279,7 @@ public struct ReplicaStatus: Equatable, Sendable {
         let digestsCompared = try reader.read(UInt64.self)
         let digestMismatches = try reader.read(UInt64.self)
         let messagesDropped = try reader.read(UInt64.self)
+        let authenticationFailures = try reader.read(UInt64.self)
         try reader.expectEnd()
         guard values[4] <= UInt64(Int.max), values[5] <= UInt64(Int.max) else { throw WireError.badBody("account or transfer count past Int.max") }
         guard role < roles.count else { throw WireError.badBody("unknown role \(role)") }
@@ -287,6 +291,7 @@ public struct ReplicaStatus: Equatable, Sendable {
         status.digestsCompared = digestsCompared
         status.digestMismatches = digestMismatches
         status.messagesDropped = messagesDropped
+        status.authenticationFailures = authenticationFailures
         return status
     }
 }

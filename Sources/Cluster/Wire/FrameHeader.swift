@@ -21,6 +21,11 @@ public enum Command: UInt16, Sendable, CaseIterable {
     /// Replica to client: the request or frame was refused; the body is a UTF-8 message.
     /// The replica closes the connection after sending it when the stream cannot be trusted.
     case error = 20
+    /// The handshake (`HandshakeTranscript`): the accepting replica's `hello`, the connecting
+    /// side's `auth`, the replica's `auth_ok`. Nothing else is read before it succeeds.
+    case hello = 30
+    case auth = 31
+    case authOk = 32
 }
 
 /// Every limit of the wire protocol, named with its unit.
@@ -47,7 +52,7 @@ public enum WireLimits {
 /// | 32 | 4 | body checksum: CRC32C of the body |
 /// | 36 | 4 | reserved, zero |
 /// | 40 | 8 | request id (echoed in the reply) |
-/// | 48 | 16 | reserved, zero |
+/// | 48 | 16 | MAC: zero in the handshake's frames, then `FrameMAC`'s tag under the connection's key |
 public struct FrameHeader: Equatable, Sendable {
     public var headerChecksum: UInt32
     public var magic: UInt32
@@ -58,12 +63,14 @@ public struct FrameHeader: Equatable, Sendable {
     public var bodyChecksum: UInt32
     public var reserved0: UInt32
     public var requestId: UInt64
-    public var reserved1: UInt128
+    /// Zero in the handshake's frames; after it, the frame's MAC (`FrameMAC`).
+    public var mac: UInt128
 
     public static let sizeBytes = 64
     /// "WLF1" read as a little-endian word.
     public static let magicValue: UInt32 = 0x3146_4C57
-    public static let protocolVersionCurrent: UInt16 = 1
+    /// 2: the handshake and a MAC on every frame.
+    public static let protocolVersionCurrent: UInt16 = 2
 
     public init(command: Command, clusterId: UInt128, requestId: UInt64, body: UnsafeRawBufferPointer) {
         headerChecksum = 0
@@ -75,7 +82,7 @@ public struct FrameHeader: Equatable, Sendable {
         bodyChecksum = Checksum.crc32c(body)
         reserved0 = 0
         self.requestId = requestId
-        reserved1 = 0
+        mac = 0
         headerChecksum = computeHeaderChecksum()
     }
 
@@ -95,7 +102,7 @@ public struct FrameHeader: Equatable, Sendable {
             return .garbled("unsupported protocol version \(header.protocolVersion) (this replica speaks \(protocolVersionCurrent))")
         }
         if header.command == nil { return .garbled("unknown command \(header.commandRaw)") }
-        if header.reserved0 != 0 || header.reserved1 != 0 { return .garbled("reserved header bytes are not zero") }
+        if header.reserved0 != 0 { return .garbled("reserved header bytes are not zero") }
         if header.clusterId != clusterId { return .wrongCluster(header.clusterId, expected: clusterId) }
         if Int(header.bodySizeBytes) > WireLimits.frameBodySizeBytesMax {
             return .frameTooLarge(Int(header.bodySizeBytes))
