@@ -1,36 +1,46 @@
-// Messages from peers the Raft core dropped unread: counted for `status`, logged loudly but bounded.
+// Log lines for what a stranger or a faulty peer can cause at will: loud, but bounded.
 import Consensus
 import Foundation
 
-/// A correct peer never sends a message the core drops (`StepResult.dropped`), so each one is
-/// logged as an ERROR: a forged or corrupted message, or a bug. The log is bounded: the first
-/// `linesPerWindowMax` of every `windowNs` in full, then how many more there were.
-struct DroppedMessages {
+/// At most `linesPerWindowMax` lines per `windowNs` in full, then a count of the rest: a flood of
+/// forged frames cannot flood the log.
+struct BoundedLog {
     static let windowNs: UInt64 = 10_000_000_000
     static let linesPerWindowMax = 5
 
-    private(set) var count: UInt64 = 0
     private var windowStartNs: UInt64 = 0
     private var linesInWindow = 0
     private var suppressedInWindow = 0
+
+    /// What to write now for `line` (nil: suppressed, counted for the next window's summary).
+    mutating func admit(_ line: String, nowNs: UInt64) -> String? {
+        var lines: [String] = []
+        if nowNs - windowStartNs >= BoundedLog.windowNs {
+            if suppressedInWindow > 0 { lines.append("(\(suppressedInWindow) more such lines in the last 10 s)") }
+            windowStartNs = nowNs
+            linesInWindow = 0
+            suppressedInWindow = 0
+        }
+        if linesInWindow < BoundedLog.linesPerWindowMax {
+            linesInWindow += 1
+            lines.append(line)
+        } else {
+            suppressedInWindow += 1
+        }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
+    }
+}
+
+/// Messages from peers the Raft core dropped unread (`StepResult.dropped`): a correct peer never
+/// sends one, so each is an ERROR (a forged or corrupted message, or a bug), counted for `status`.
+struct DroppedMessages {
+    private(set) var count: UInt64 = 0
+    private var log = BoundedLog()
 
     /// Counts `result` if it is a drop; returns the line to log now, if any.
     mutating func record(_ result: StepResult, from peer: Int, term: UInt64, nowNs: UInt64) -> String? {
         guard case .dropped(let why) = result else { return nil }
         count += 1
-        var lines: [String] = []
-        if nowNs - windowStartNs >= DroppedMessages.windowNs {
-            if suppressedInWindow > 0 { lines.append("ERROR: dropped \(suppressedInWindow) more Raft messages in the last 10 s") }
-            windowStartNs = nowNs
-            linesInWindow = 0
-            suppressedInWindow = 0
-        }
-        if linesInWindow < DroppedMessages.linesPerWindowMax {
-            linesInWindow += 1
-            lines.append("ERROR: DROPPED a Raft message from replica \(peer) (term \(term)): \(why)")
-        } else {
-            suppressedInWindow += 1
-        }
-        return lines.isEmpty ? nil : lines.joined(separator: "\n")
+        return log.admit("ERROR: DROPPED a Raft message from replica \(peer) (term \(term)): \(why)", nowNs: nowNs)
     }
 }

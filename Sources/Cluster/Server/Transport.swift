@@ -36,6 +36,7 @@ final class Transport: @unchecked Sendable {
     private let connections = NIOLockedValueBox(0)
     /// Handshakes that failed (a wrong key, a forged frame, a stranger), and frames whose MAC did not verify.
     let authenticationFailures = NIOLockedValueBox<UInt64>(0)
+    private let authenticationLog = NIOLockedValueBox(BoundedLog())
 
     init(replica: Int, addresses: [PeerAddress], clusterId: UInt128, limits: TransportLimits, inbox: Inbox,
          clusterKey: SecretKey, clientKeys: ClientKeys) {
@@ -54,7 +55,8 @@ final class Transport: @unchecked Sendable {
         let handlerContext = ConnectionContext(
             replica: replica, replicaCount: addresses.count, clusterId: clusterId, inbox: inbox,
             connections: connections, connectionsMax: limits.connectionsMax, clusterKey: clusterKey, clientKeys: clientKeys,
-            handshakeTimeout: .milliseconds(limits.handshakeTimeoutMs), authenticationFailures: authenticationFailures)
+            handshakeTimeout: .milliseconds(limits.handshakeTimeoutMs), authenticationFailures: authenticationFailures,
+            authenticationLog: authenticationLog)
         let idleTimeout = TimeAmount.milliseconds(limits.connectionIdleTimeoutMs)
         let clusterId = self.clusterId
         serverChannel = try ServerBootstrap(group: group)
@@ -121,6 +123,7 @@ struct ConnectionContext: @unchecked Sendable {
     let clientKeys: ClientKeys
     let handshakeTimeout: TimeAmount
     let authenticationFailures: NIOLockedValueBox<UInt64>
+    let authenticationLog: NIOLockedValueBox<BoundedLog>
 }
 
 /// One accepted connection. First the handshake (`ResponderHandshake`): `hello` is sent at once,
@@ -256,7 +259,10 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private func failAuthentication(_ channelContext: ChannelHandlerContext, _ reason: String) {
         context.authenticationFailures.withLockedValue { $0 += 1 }
         let remote = channelContext.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        FileHandle.standardError.write(Data("replica \(context.replica): authentication FAILED for \(remote): \(reason)\n".utf8))
+        let line = "authentication FAILED for \(remote): \(reason)"
+        if let admitted = context.authenticationLog.withLockedValue({ $0.admit(line, nowNs: DispatchTime.now().uptimeNanoseconds) }) {
+            FileHandle.standardError.write(Data("replica \(context.replica): \(admitted)\n".utf8))
+        }
         if case .authenticated = phase {
             refuse(channelContext, "authentication failed: \(reason)", requestId: 0)
         } else {
@@ -268,7 +274,9 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context channelContext: ChannelHandlerContext, error: Error) {
         if let wire = error as? WireError {
-            refuse(channelContext, wire.description, requestId: 0)
+            // Bytes that are not even a frame before the handshake: a failed handshake too.
+            if case .handshaking = phase { return failAuthentication(channelContext, wire.description) }
+            guard case .closing = phase else { return refuse(channelContext, wire.description, requestId: 0) }
         } else {
             channelContext.close(promise: nil)
         }
