@@ -9,11 +9,11 @@ final class ClientPool: @unchecked Sendable {
     private let condition = NSCondition()
     private var idle: [ClusterClient]
 
-    init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, size: Int, requestTimeoutMs: Int) {
+    init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, tls: ClientTLS?, size: Int, requestTimeoutMs: Int) {
         var policy = RetryPolicy()
         policy.deadlineMs = requestTimeoutMs
         policy.requestTimeoutMs = min(policy.requestTimeoutMs, requestTimeoutMs)
-        idle = (0..<size).map { _ in ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy) }
+        idle = (0..<size).map { _ in ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy, tls: tls) }
     }
 
     deinit { for client in idle { client.close() } }
@@ -121,7 +121,7 @@ final class ReplicaBackend: LedgerBackend, AppliedBatchObserver, @unchecked Send
         self.readModel = readModel
         self.events = events
         self.metrics = metrics
-        pool = ClientPool(addresses: addresses, clusterId: server.clusterId, key: server.clusterKey, size: clientsMax, requestTimeoutMs: requestTimeoutMs)
+        pool = ClientPool(addresses: addresses, clusterId: server.clusterId, key: server.clusterKey, tls: server.clientTLS, size: clientsMax, requestTimeoutMs: requestTimeoutMs)
         batcher = SubmitBatcher(pool: pool)
         reads = AppliedReads(hop: { [server] body in server.onReplicaThread(body) })
     }

@@ -63,7 +63,7 @@ struct BalanceCommand: ParsableCommand {
                 }
             } else if let (addresses, clusterId, key) = try access.parsed() {
                 guard data == nil else { throw UserError("give either --data or --addresses, not both") }
-                let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key)
+                let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, tls: try access.tls())
                 defer { client.close() }
                 let answer = try client.lookupAccounts([id])
                 guard let found = answer.accounts.first ?? nil else { throw UserError("account \(id) does not exist (as of op \(answer.op))") }

@@ -28,6 +28,8 @@ struct BenchCommand: ParsableCommand {
     var replicas: Int?
     @OptionGroup var access: ClusterAccess
     @Option(help: "Cluster bench: concurrent clients, one batch in flight each.") var clients: Int = 8
+    @Flag(help: "Cluster bench with --replicas: TLS on every connection (a throwaway CA and certificate, made with openssl).")
+    var tls = false
     @Option(name: .customLong("snapshot-interval-transfers"),
             help: "Cluster bench: the replicas' compactor schedule (snapshot_interval_transfers; 0: off), to measure what snapshots and archiving cost ingest.")
     var snapshotIntervalTransfers: Int = 10_000_000

@@ -25,8 +25,10 @@ extension BenchCommand {
         let addresses: [PeerAddress]
         let clusterId: UInt128
         let key: SecretKey
+        var clientTLS: ClientTLS?
         if let given = try access.parsed() {
             key = given.key
+            clientTLS = try access.tls()
             guard replicas == nil || replicas == given.addresses.count else { throw UserError("--replicas \(replicas!) does not match \(given.addresses.count) --addresses") }
             addresses = given.addresses
             clusterId = given.clusterId
@@ -39,6 +41,8 @@ extension BenchCommand {
             let wallet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             let local = try LocalCluster(walletPath: wallet, root: dir + "/cluster", replicaCount: count, clusterId: 1, segmentSizeMib: 256)
             // Sized up front, as a production replica would be: no rehash pause inside the run.
+            if tls { local.tls = try LocalCertificates.make(in: dir + "/tls") }
+            clientTLS = local.clientTLS
             local.startArguments = ["--accounts-capacity", String(accounts + 16), "--transfers-capacity", String(transfers + 16),
                                     "--snapshot-interval-transfers", String(snapshotIntervalTransfers)]
             try local.startAll()
@@ -47,7 +51,7 @@ extension BenchCommand {
             key = local.key
             clusterId = 1
             let leader = try local.waitForLeader()
-            say("started \(count) replicas on \(local.addressList) (replica \(leader) leads); logs in \(dir)/cluster")
+            say("started \(count) replicas on \(local.addressList)\(tls ? " with TLS" : "") (replica \(leader) leads); logs in \(dir)/cluster")
         }
         defer { cluster?.stopAll() }
 
@@ -56,7 +60,7 @@ extension BenchCommand {
         let workload = Workload(spec: spec)
         let accountRecords = workload.accounts()
         let transferRecords = workload.transfers()
-        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients)
+        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients, tls: clientTLS)
         let accountReport = accountRecords.withUnsafeBytes {
             submitter.run(SubmitRequest.split(kind: .accounts, records: $0, recordsPerRequest: WireLimits.requestRecordsMax))
         }
@@ -87,7 +91,7 @@ extension BenchCommand {
         say("cluster ingest (\(replicaCount) replicas, fsync on every replica, \(clients) clients): \(formatCount(rate)) transfers/s = \(String(format: "%.0f", share))% of the disk baseline for \(replicaCount) replicas; \(formatCount(okCount)) ok")
         say("  batch latency ms: p50 \(fmt(p50)) p99 \(fmt(p99)) max \(fmt(maxMs)) (\(report.latenciesNs.count) batches of up to \(batchSize), \(report.attempts - report.latenciesNs.count) redirects and retries)")
         if let cluster {
-            let client = ClusterClient(addresses: cluster.addresses, clusterId: clusterId, key: key)
+            let client = ClusterClient(addresses: cluster.addresses, clusterId: clusterId, key: key, tls: clientTLS)
             let digests = Set(addresses.indices.compactMap { try? client.status(ofReplica: $0).digest })
             client.close()
             say("  replicas reporting a state digest: \(digests.count == 1 ? "all agree" : "\(digests.count) different digests (followers may still be applying)")")

@@ -66,7 +66,7 @@ struct IngestCommand: ParsableCommand {
         let total = input.transfersCount + input.accountsCount
         let progress = Progress("ingest", total: total, unit: "records", quiet: json)
         let lock = NSLock()
-        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients)
+        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients, tls: try access.tls())
         let outcome = submitter.run(requests, progress: { done in lock.lock(); progress.update(done); lock.unlock() })
         progress.finish()
         var report = IngestReport()

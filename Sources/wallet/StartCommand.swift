@@ -38,6 +38,9 @@ struct StartCommand: ParsableCommand {
     @OptionGroup(title: "HTTP limits (with --http)") var httpLimits: HTTPLimitOptions
     @Option(help: "Client keys this replica accepts besides the cluster key: one per line, '<id> <64 hex> <read|write>' (wallet client-key makes them).")
     var clientKeys: String?
+    @Option(help: "TLS on every connection: this replica's certificate chain (PEM); with --tls-key and --tls-ca.") var tlsCert: String?
+    @Option(help: "TLS: this replica's private key (PEM).") var tlsKey: String?
+    @Option(help: "TLS: the CA (PEM) every replica's certificate must chain to.") var tlsCa: String?
 
     func run() throws {
         try reportingErrors {
@@ -60,6 +63,11 @@ struct StartCommand: ParsableCommand {
             options.pruneArchives = pruneArchives
             options.accountsCapacity = accountsCapacity
             options.transfersCapacity = transfersCapacity
+            switch (tlsCert, tlsKey, tlsCa) {
+            case (nil, nil, nil): break
+            case (let cert?, let key?, let ca?): options.tls = TLSFiles(certificatePath: cert, privateKeyPath: key, caPath: ca)
+            default: throw UserError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
+            }
             if let clientKeys {
                 guard let text = try? String(contentsOfFile: clientKeys, encoding: .utf8) else { throw UserError("cannot read the client keys file \(clientKeys)") }
                 do {
@@ -114,6 +122,18 @@ struct ClusterAccess: ParsableArguments {
     @Option(help: "The cluster id the replicas were formatted with.") var cluster: String = "1"
     @Option(help: "With --addresses: the key to prove, a client key file or a replica's DATA/cluster-key (default: $WALLET_KEY_FILE).")
     var keyFile: String?
+    @Option(help: "With --addresses: speak TLS, the replicas' certificates checked against this CA (PEM).")
+    var tlsCa: String?
+
+    /// TLS to the replicas, when --tls-ca is given.
+    func tls() throws -> ClientTLS? {
+        guard let tlsCa else { return nil }
+        do {
+            return try ClientTLS(caPath: tlsCa)
+        } catch let error as TLSSetupError {
+            throw UserError(error.message)
+        }
+    }
 
     /// The cluster to talk to, and the key to prove to it; nil without --addresses.
     func parsed() throws -> (addresses: [PeerAddress], clusterId: UInt128, key: SecretKey)? {

@@ -16,7 +16,7 @@ struct StatusCommand: ParsableCommand {
             guard let (addresses, clusterId, key) = try access.parsed() else { throw UserError("status needs --addresses") }
             var policy = RetryPolicy()
             policy.requestTimeoutMs = timeoutMs
-            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
+            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy, tls: try access.tls())
             defer { client.close() }
             var lines: [String] = []
             var objects: [String] = []

@@ -53,7 +53,7 @@ extension LocalCluster {
         policy.requestTimeoutMs = 2_000
         var last: [ReplicaStatus] = []
         while Date() < deadline {
-            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
+            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy, tls: clientTLS)
             last = wanted.compactMap { try? client.status(ofReplica: $0) }
             client.close()
             if last.count == wanted.count, let first = last.first,

@@ -118,7 +118,7 @@ extension LocalCluster {
         var policy = RetryPolicy()
         policy.requestTimeoutMs = 2_000
         while Date() < deadline {
-            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
+            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy, tls: clientTLS)
             let statuses = addresses.indices.compactMap { try? client.status(ofReplica: $0) }
             client.close()
             if statuses.count == addresses.count, Set(statuses.map(\.appliedOp)).count == 1 { return statuses.map { $0.digest.description } }

@@ -57,14 +57,18 @@ public final class ClusterClient {
     public let policy: RetryPolicy
     /// The key every connection proves (a client key, or the cluster key).
     let key: SecretKey
+    /// TLS for every connection (the replica's certificate checked against the CA), or nil.
+    let tls: ClientTLS?
     private var connections: [FrameConnection?]
     private var leaderGuess = 0
     private var nextRequestId: UInt64 = 1
     private var random: SplitMix64
 
-    public init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, policy: RetryPolicy = RetryPolicy(), seed: UInt64? = nil) {
+    public init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, policy: RetryPolicy = RetryPolicy(), seed: UInt64? = nil,
+                tls: ClientTLS? = nil) {
         precondition(!addresses.isEmpty)
         self.key = key
+        self.tls = tls
         self.addresses = addresses
         self.clusterId = clusterId
         self.policy = policy
@@ -131,7 +135,7 @@ public final class ClusterClient {
 
     private func connection(to replica: Int) throws -> FrameConnection {
         if let existing = connections[replica] { return existing }
-        let connection = try FrameConnection(address: addresses[replica], clusterId: clusterId, timeoutMs: policy.requestTimeoutMs, key: key)
+        let connection = try FrameConnection(address: addresses[replica], clusterId: clusterId, timeoutMs: policy.requestTimeoutMs, key: key, tls: tls?.context)
         connections[replica] = connection
         return connection
     }

@@ -55,12 +55,14 @@ public final class ConcurrentSubmitter {
     public let addresses: [PeerAddress]
     public let clusterId: UInt128
     let key: SecretKey
+    let tls: ClientTLS?
     public let clients: Int
     public let policy: RetryPolicy
 
-    public init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, clients: Int, policy: RetryPolicy = RetryPolicy()) {
+    public init(addresses: [PeerAddress], clusterId: UInt128, key: SecretKey, clients: Int, policy: RetryPolicy = RetryPolicy(), tls: ClientTLS? = nil) {
         precondition(clients >= 1)
         self.key = key
+        self.tls = tls
         self.addresses = addresses
         self.clusterId = clusterId
         self.clients = clients
@@ -80,7 +82,7 @@ public final class ConcurrentSubmitter {
                 group.enter()
                 let thread = Thread { [self] in
                     defer { group.leave() }
-                    let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
+                    let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy, tls: tls)
                     defer { client.close() }
                     while let index = state.take() {
                         let request = requests[index]

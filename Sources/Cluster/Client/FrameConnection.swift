@@ -1,9 +1,7 @@
 // A blocking TCP connection that sends and receives frames, with timeouts: the client's transport.
 import LedgerCore
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#endif
+import NIOSSL
 
 /// Why a connection failed: connect, send, receive, timeout, or a frame that fails its checks.
 public struct ConnectionError: Error, CustomStringConvertible {
@@ -22,24 +20,22 @@ public struct ConnectionError: Error, CustomStringConvertible {
 final class FrameConnection {
     let address: PeerAddress
     let clusterId: UInt128
-    private var fd: Int32
+    private let stream: ByteStream
     private var inbound: [UInt8] = []
     private var inboundStart = 0
     private var macs: SessionMACs?
 
     /// `asPeer`: authenticate as that replica of the cluster (with the cluster key), for tests of
     /// what a key holder can and cannot make a replica do; otherwise as a client.
-    init(address: PeerAddress, clusterId: UInt128, timeoutMs: Int, key: SecretKey?, asPeer: Int? = nil) throws {
+    /// `tls`: a client TLS context (the replica's certificate checked against its CA), or plain TCP.
+    init(address: PeerAddress, clusterId: UInt128, timeoutMs: Int, key: SecretKey?, asPeer: Int? = nil, tls: NIOSSLContext? = nil) throws {
         self.address = address
         self.clusterId = clusterId
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ConnectionError(address: address, message: "socket: \(String(cString: strerror(errno)))") }
+        stream = try tls.map { try TLSStream(address: address, timeoutMs: timeoutMs, context: $0) } ?? SocketStream(address: address, timeoutMs: timeoutMs)
         do {
-            try connect(timeoutMs: timeoutMs)
             if let key { try authenticate(key, role: asPeer.map { .peer($0) } ?? .client(keyId: key.id, scope: .write)) }
         } catch {
-            Glibc.close(fd)
-            fd = -1
+            stream.close()
             throw error
         }
     }
@@ -65,46 +61,7 @@ final class FrameConnection {
 
     deinit { close() }
 
-    func close() {
-        if fd >= 0 { Glibc.close(fd) }
-        fd = -1
-    }
-
-    private func fail(_ what: String) -> ConnectionError {
-        ConnectionError(address: address, message: "\(what): \(String(cString: strerror(errno)))")
-    }
-
-    private func connect(timeoutMs: Int) throws {
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var socketAddress = sockaddr_in()
-        socketAddress.sin_family = sa_family_t(AF_INET)
-        socketAddress.sin_port = in_port_t(UInt16(address.port).bigEndian)
-        guard inet_pton(AF_INET, address.host, &socketAddress.sin_addr) == 1 else {
-            throw ConnectionError(address: address, message: "not an IPv4 address")
-        }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        let result = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if result != 0 {
-            guard errno == EINPROGRESS else { throw fail("connect") }
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&poller, 1, Int32(timeoutMs))
-            guard ready == 1 else { throw ConnectionError(address: address, message: "connect timed out after \(timeoutMs) ms") }
-            var socketError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length)
-            guard socketError == 0 else {
-                throw ConnectionError(address: address, message: "connect: \(String(cString: strerror(socketError)))")
-            }
-        }
-        _ = fcntl(fd, F_SETFL, flags)
-    }
+    func close() { stream.close() }
 
     func send(_ frame: ByteBuffer) throws {
         var frame = frame
@@ -117,17 +74,7 @@ final class FrameConnection {
 
     /// Bytes as they are, unsigned (for tests of what arrives cut short or forged).
     func sendUnsigned(_ frame: ByteBuffer) throws {
-        try frame.withUnsafeReadableBytes { bytes in
-            var sent = 0
-            while sent < bytes.count {
-                let count = Glibc.send(fd, bytes.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw fail("send")
-                }
-                sent += count
-            }
-        }
+        try frame.withUnsafeReadableBytes { try stream.send($0) }
     }
 
     /// The next whole frame: its header and body bytes, both checked, and after the handshake its MAC.
@@ -170,15 +117,9 @@ final class FrameConnection {
             inboundStart = 0
         }
         while inbound.count - inboundStart < count {
-            var chunk = [UInt8](repeating: 0, count: max(65_536, count - (inbound.count - inboundStart)))
-            let received = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if received == 0 { throw ConnectionError(address: address, message: "connection closed by the replica") }
-            if received < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError(address: address, message: "no reply within the request timeout") }
-                throw fail("recv")
-            }
-            inbound.append(contentsOf: chunk[0..<received])
+            let received = try stream.receive(upTo: max(65_536, count - (inbound.count - inboundStart)))
+            if received.isEmpty { throw ConnectionError(address: address, message: "connection closed by the replica") }
+            inbound.append(contentsOf: received)
         }
     }
 }

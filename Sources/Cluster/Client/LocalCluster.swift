@@ -20,6 +20,10 @@ public final class LocalCluster {
     private var logs: [FileHandle?]
     /// Extra arguments for every `wallet start` (ledger capacities, say).
     public var startArguments: [String] = []
+    /// TLS on every replica and in `clients`, when set (before `startAll`).
+    public var tls: TLSFiles?
+    /// TLS for this cluster's clients, when `tls` is set.
+    public var clientTLS: ClientTLS? { tls.flatMap { try? ClientTLS(caPath: $0.caPath) } }
 
     public init(walletPath: String, root: String, replicaCount: Int, clusterId: UInt128, segmentSizeMib: Int = 64) throws {
         self.walletPath = walletPath
@@ -52,7 +56,8 @@ public final class LocalCluster {
         precondition(processes[replica] == nil, "replica \(replica) is already running")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: walletPath)
-        process.arguments = ["start", "--data", dataPath(replica), "--replica", String(replica), "--addresses", addressList] + startArguments
+        let tlsArguments = tls.map { ["--tls-cert", $0.certificatePath, "--tls-key", $0.privateKeyPath, "--tls-ca", $0.caPath] } ?? []
+        process.arguments = ["start", "--data", dataPath(replica), "--replica", String(replica), "--addresses", addressList] + tlsArguments + startArguments
         if !FileManager.default.fileExists(atPath: logPath(replica)) {
             FileManager.default.createFile(atPath: logPath(replica), contents: nil)
         }
@@ -104,7 +109,7 @@ public final class LocalCluster {
         var policy = RetryPolicy()
         policy.requestTimeoutMs = 500
         while Date() < deadline {
-            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy)
+            let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: policy, tls: clientTLS)
             defer { client.close() }
             for replica in addresses.indices {
                 if let status = try? client.status(ofReplica: replica), status.role == "leader", status.commitOp >= 1 {

@@ -26,6 +26,8 @@ public struct ReplicaOptions: Sendable {
     public var transport = TransportLimits()
     /// The client keys accepted besides the cluster key (`--client-keys FILE`).
     public var clientKeys = ClientKeys()
+    /// TLS on every connection, accepted and opened (`--tls-cert`, `--tls-key`, `--tls-ca`); nil: plain TCP.
+    public var tls: TLSFiles?
     public var raft: RaftConfig
 
     public init(dataPath: String, replica: Int, addresses: [PeerAddress]) {

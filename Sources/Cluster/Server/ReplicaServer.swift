@@ -33,6 +33,8 @@ public final class ReplicaServer: @unchecked Sendable {
     /// The key every peer of this cluster proves (`DATA/cluster-key`); this replica's own tools
     /// (its REST API's cluster clients) use it as a client key too.
     public let clusterKey: SecretKey
+    /// For this replica's own clients (its REST API's pool), when TLS is on.
+    public var clientTLS: ClientTLS? { transport.tlsClient.map { ClientTLS(context: $0) } }
     /// Replaced whole when a snapshot from the leader is installed.
     var ledger: Ledger
     let raft: Raft<LogEntryPayload>
@@ -178,8 +180,8 @@ public final class ReplicaServer: @unchecked Sendable {
             compactor = nil
         }
         results = .allocate(capacity: Limits.batchRecordsMax)
-        transport = Transport(replica: options.replica, addresses: options.addresses, clusterId: clusterId,
-                              limits: options.transport, inbox: inbox, clusterKey: clusterKey, clientKeys: options.clientKeys)
+        transport = try Transport(replica: options.replica, addresses: options.addresses, clusterId: clusterId,
+                                  limits: options.transport, inbox: inbox, clusterKey: clusterKey, clientKeys: options.clientKeys, tls: options.tls)
     }
 
     deinit { results.deallocate() }

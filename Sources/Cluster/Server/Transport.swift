@@ -6,6 +6,7 @@ import LedgerCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Limits of the transport, each with its unit.
 public struct TransportLimits: Sendable {
@@ -38,8 +39,14 @@ final class Transport: @unchecked Sendable {
     let authenticationFailures = NIOLockedValueBox<UInt64>(0)
     private let authenticationLog = NIOLockedValueBox(BoundedLog())
 
+    /// TLS contexts for accepted and for opened connections, when TLS is on.
+    let tlsServer: NIOSSLContext?
+    let tlsClient: NIOSSLContext?
+
     init(replica: Int, addresses: [PeerAddress], clusterId: UInt128, limits: TransportLimits, inbox: Inbox,
-         clusterKey: SecretKey, clientKeys: ClientKeys) {
+         clusterKey: SecretKey, clientKeys: ClientKeys, tls: TLSFiles?) throws {
+        tlsServer = try tls?.serverContext()
+        tlsClient = try tls?.peerClientContext()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.replica = replica
         self.addresses = addresses
@@ -59,12 +66,14 @@ final class Transport: @unchecked Sendable {
             authenticationLog: authenticationLog)
         let idleTimeout = TimeAmount.milliseconds(limits.connectionIdleTimeoutMs)
         let clusterId = self.clusterId
+        let tlsServer = self.tlsServer
         serverChannel = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsServer { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsServer)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(clusterId: clusterId)))
                     let signer = FrameSigner()
@@ -74,7 +83,7 @@ final class Transport: @unchecked Sendable {
             }
             .bind(host: address.host, port: address.port).wait()
         for peer in addresses.indices where peer != replica {
-            let link = PeerLink(peer: peer, address: addresses[peer], group: group, limits: limits,
+            let link = PeerLink(peer: peer, address: addresses[peer], group: group, limits: limits, tls: tlsClient,
                                 handshake: { InitiatorHandshake(clusterId: clusterId, role: .peer(self.replica), key: self.clusterKey) },
                                 logFailure: { line in FileHandle.standardError.write(Data("replica \(self.replica): \(line)\n".utf8)) })
             links.append(link)
@@ -306,10 +315,12 @@ final class PeerLink: @unchecked Sendable {
     let limits: TransportLimits
     let handshake: @Sendable () -> InitiatorHandshake
     let logFailure: @Sendable (String) -> Void
+    let tls: NIOSSLContext?
     private let state = NIOLockedValueBox<(channel: Channel?, stopped: Bool, backoffMs: Int64)>((nil, false, 0))
 
-    init(peer: Int, address: PeerAddress, group: EventLoopGroup, limits: TransportLimits,
+    init(peer: Int, address: PeerAddress, group: EventLoopGroup, limits: TransportLimits, tls: NIOSSLContext?,
          handshake: @escaping @Sendable () -> InitiatorHandshake, logFailure: @escaping @Sendable (String) -> Void) {
+        self.tls = tls
         self.peer = peer
         self.address = address
         self.group = group
@@ -329,6 +340,7 @@ final class PeerLink: @unchecked Sendable {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let signer = FrameSigner()
+                    if let tls = self.tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(clusterId: self.handshake().clusterId)))
                     try channel.pipeline.syncOperations.addHandler(signer)
                     try channel.pipeline.syncOperations.addHandler(PeerHandshakeHandler(
