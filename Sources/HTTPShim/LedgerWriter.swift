@@ -137,7 +137,8 @@ public final class LedgerWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         if let storageFailure, work.isWrite {
-            let waitNs = storageFailure.retryAtNs > monotonicNowNs() ? storageFailure.retryAtNs - monotonicNowNs() : 0
+            let nowNs = monotonicNowNs()
+            let waitNs = storageFailure.retryAtNs > nowNs ? storageFailure.retryAtNs - nowNs : 0
             continuation.resume(throwing: Problem.storageUnavailable(storageFailure.cause, retryAfterS: max(1, Int((waitNs + 999_999_999) / 1_000_000_000))))
             return
         }

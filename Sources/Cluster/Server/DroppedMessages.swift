@@ -3,19 +3,23 @@ import Consensus
 import Foundation
 
 /// At most `linesPerWindowMax` lines per `windowNs` in full, then a count of the rest: a flood of
-/// forged frames cannot flood the log.
-struct BoundedLog {
-    static let windowNs: UInt64 = 10_000_000_000
-    static let linesPerWindowMax = 5
+/// forged frames cannot flood the log. Not thread-safe: callers share one behind a lock (and
+/// may read their clock outside it, so a reading earlier than the window's start is expected).
+public struct BoundedLog: Sendable {
+    public static let windowNs: UInt64 = 10_000_000_000
+    public static let linesPerWindowMax = 5
 
     private var windowStartNs: UInt64 = 0
     private var linesInWindow = 0
     private var suppressedInWindow = 0
 
+    public init() {}
+
     /// What to write now for `line` (nil: suppressed, counted for the next window's summary).
-    mutating func admit(_ line: String, nowNs: UInt64) -> String? {
+    public mutating func admit(_ line: String, nowNs: UInt64) -> String? {
         var lines: [String] = []
-        if nowNs - windowStartNs >= BoundedLog.windowNs {
+        // A clock reading earlier than the window's start (callers on different threads) starts a window too.
+        if nowNs < windowStartNs || nowNs - windowStartNs >= BoundedLog.windowNs {
             if suppressedInWindow > 0 { lines.append("(\(suppressedInWindow) more such lines in the last 10 s)") }
             windowStartNs = nowNs
             linesInWindow = 0

@@ -131,7 +131,8 @@ final class SnapshotSender {
         if activePeers.contains(peer) { return false }
         if let last = lastSent[peer], last.op == op {
             let waitMs = SnapshotSender.resendIntervalMsMin + last.sizeBytes / SnapshotSender.checkBytesPerMs
-            if nowNs - last.endedNs < waitMs * 1_000_000 { return false }
+            let (waitNs, overflow) = waitMs.multipliedReportingOverflow(by: 1_000_000)
+            if nowNs < last.endedNs || overflow || nowNs - last.endedNs < waitNs { return false }
         }
         return true
     }

@@ -1,6 +1,8 @@
 // What a request refused at the door is answered with, and how refusals are counted and logged.
+import Cluster
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Prometheus
@@ -91,15 +93,11 @@ struct RequestRefusal {
 
 /// Counts every refusal at the door (`wallet_http_refused_requests_total{reason}`) and logs it:
 /// the first few of every 10 s window in full, then how many more there were.
-final class DoorCounters: @unchecked Sendable {
+final class DoorCounters: Sendable {
     private let counters: [RequestRefusal.Reason: Counter]
-    private let lock = NSLock()
-    private var windowStartNs: UInt64 = 0
-    private var loggedInWindow = 0
-    private var suppressedInWindow = 0
+    /// Event loops log concurrently: one bounded log behind a lock.
+    private let lines = NIOLockedValueBox(BoundedLog())
     private let logger = Logger(label: "wallet.http.door")
-    static let logWindowNs: UInt64 = 10_000_000_000
-    static let logLinesPerWindowMax = 5
 
     init(registry: PrometheusCollectorRegistry) {
         counters = Dictionary(uniqueKeysWithValues: RequestRefusal.Reason.allCases.map {
@@ -112,19 +110,8 @@ final class DoorCounters: @unchecked Sendable {
     func record(_ reason: RequestRefusal.Reason) { counters[reason]?.increment() }
 
     func log(_ refusal: RequestRefusal, remote: SocketAddress?) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        lock.lock()
-        if now - windowStartNs >= DoorCounters.logWindowNs {
-            let suppressed = suppressedInWindow
-            windowStartNs = now
-            loggedInWindow = 0
-            suppressedInWindow = 0
-            if suppressed > 0 { logger.notice("refused \(suppressed) more requests in the last 10 s (counted in wallet_http_refused_requests_total)") }
-        }
-        let logIt = loggedInWindow < DoorCounters.logLinesPerWindowMax
-        if logIt { loggedInWindow += 1 } else { suppressedInWindow += 1 }
-        lock.unlock()
-        guard logIt else { return }
-        logger.notice("refused a request from \(remote?.ipAddress ?? "?"):\(remote?.port ?? 0): \(refusal.problem.status.code) \(refusal.problem.slug): \(refusal.problem.detail)")
+        let line = "refused a request from \(remote?.ipAddress ?? "?"):\(remote?.port ?? 0): \(refusal.problem.status.code) \(refusal.problem.slug): \(refusal.problem.detail)"
+        guard let admitted = lines.withLockedValue({ $0.admit(line, nowNs: DispatchTime.now().uptimeNanoseconds) }) else { return }
+        logger.notice("\(admitted)")
     }
 }
