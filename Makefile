@@ -13,10 +13,11 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-# Without --parallel, so XCTest and Swift Testing print the summaries CI reads.
+# Without --parallel, so XCTest prints the summary CI reads. Every test is an XCTest: Swift
+# Testing is disabled, so the last summary line is XCTest's (not "0 tests passed" after a failure).
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 # `make run` serves the sample from one local node; `make run REPLICAS=3` from a 3-replica Raft
 # cluster on 127.0.0.1 (KEEP=1 keeps it serving).
@@ -36,7 +37,7 @@ bench-http: release
 # The process-level fault test alone (also part of make test), on the release build.
 fault: release
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --filter ClusterTests.FaultTests
+	$(SWIFT) test --skip-build --disable-swift-testing --filter ClusterTests.FaultTests
 
 bench: release
 	.build/release/wallet bench --accounts 1000000 --transfers 10000000 --distribution uniform $(BENCH_FLAGS)
@@ -48,7 +49,7 @@ SEEDS ?= 2000
 SEED_START ?= 1
 sim: setup
 	$(SWIFT) build --build-tests
-	SIM_SEEDS=$(SEEDS) SIM_SEED_START=$(SEED_START) $(SWIFT) test --skip-build --filter ConsensusTests.SimulatorTests
+	SIM_SEEDS=$(SEEDS) SIM_SEED_START=$(SEED_START) $(SWIFT) test --skip-build --disable-swift-testing --filter ConsensusTests.SimulatorTests
 
 # The HTTP fuzz test (also part of make test, 10,000 cases) for as long as asked:
 # `make fuzz-http SECONDS=600 [SEED=n]`. A failing case names its index; the seed replays it.
@@ -56,7 +57,7 @@ SECONDS ?= 60
 SEED ?= 20261202
 fuzz-http: setup
 	$(SWIFT) build --build-tests
-	FUZZ_HTTP_SECONDS=$(SECONDS) FUZZ_HTTP_SEED=$(SEED) $(SWIFT) test --skip-build --filter HTTPTests.HTTPFuzzTests
+	FUZZ_HTTP_SECONDS=$(SECONDS) FUZZ_HTTP_SEED=$(SEED) $(SWIFT) test --skip-build --disable-swift-testing --filter HTTPTests.HTTPFuzzTests
 
 clean:
 	rm -rf .build run-data run-cluster-data bench-data bench-http-data bench-install-data

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 WALLET=${WALLET:-.build/release/wallet}
 DATA=${DATA:-run-data}
 
-rm -rf "$DATA"
+rm -rf "$DATA" "$DATA.serve.log"
 "$WALLET" format --data "$DATA" --cluster 7
 "$WALLET" ingest --data "$DATA" data/accounts.csv data/transfers.csv
 echo
@@ -18,14 +18,24 @@ done
 echo
 
 PORT=${HTTP_PORT:-8080}
-"$WALLET" serve --data "$DATA" --http "127.0.0.1:$PORT" &
+SERVE_LOG="$DATA.serve.log"
+"$WALLET" serve --data "$DATA" --http "127.0.0.1:$PORT" >"$SERVE_LOG" 2>&1 &
 server=$!
 stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
 trap stop EXIT
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+# Ready when our own serve says it listens (not when something answers on the port: another
+# process may hold it); stop at once if serve exits, bounded at 30 s.
+ready=0
+for _ in $(seq 1 300); do
+    if grep -q '^serving' "$SERVE_LOG"; then ready=1; break; fi
+    if ! kill -0 "$server" 2>/dev/null; then break; fi
     sleep 0.1
 done
+cat "$SERVE_LOG"
+if [[ $ready != 1 ]]; then
+    echo "make run: wallet serve did not start (above: why); nothing more is run" >&2
+    exit 1
+fi
 echo "GET /v1/wallet/accounts/101"
 curl -s "http://127.0.0.1:$PORT/v1/wallet/accounts/101"; echo
 echo "POST /v1/wallet/balance_transfer (and the same transaction_id again: answered, not applied twice)"

@@ -10,6 +10,8 @@ url="$1"
 examples="${2:-40}"
 seed="${3:-20261202}"
 command -v schemathesis >/dev/null 2>&1 || { echo "schemathesis is not installed: run scripts/setup.sh" >&2; exit 3; }
+# One worker: with two, Hypothesis's shared lambda-source cache raced under load here
+# (schemathesis 4.32.5, hypothesis 6.155.2: an internal KeyError reported as a failure).
 exec schemathesis --no-color --config-file scripts/schemathesis.toml run docs/openapi.yaml --url "$url" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,positive_data_acceptance,unsupported_method \
-    --exclude-path-regex 'events$' --max-examples "$examples" --seed "$seed" --workers 2 --request-timeout 10
+    --exclude-path-regex 'events$' --max-examples "$examples" --seed "$seed" --workers 1 --request-timeout 10

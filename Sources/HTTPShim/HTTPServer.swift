@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import LedgerCore
+import NIOConcurrencyHelpers
 import Replica
 import Storage
 
@@ -81,14 +82,36 @@ public final class HTTPServer: @unchecked Sendable {
             },
             configuration: .init(address: .hostname(host, port: port), serverName: "wallet",
                                  availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionsMax)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
+            onServerRunning: { [listening] channel in
+                listening.withLockedValue { $0 = true }
+                onListening(channel.localAddress?.port ?? 0)
+            })
         defer { writer?.stop() }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            if !listening.withLockedValue({ $0 }) { throw HTTPListenError(host: host, port: port, cause: "\(error)") }
+            throw error
+        }
+        // Hummingbird logs a failed bind and returns: a server that never listened is an error.
+        if !listening.withLockedValue({ $0 }) {
+            throw HTTPListenError(host: host, port: port, cause: "the server stopped before it listened (is the address in use?)")
+        }
     }
+
+    private let listening = NIOLockedValueBox(false)
 
     /// After `run` returns: a local node records its live digest, so `verify` can prove the state.
     public func finish() throws {
         writer?.stop()
         try node?.recordCheckpoint()
     }
+}
+
+/// The HTTP server never listened on its address.
+public struct HTTPListenError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let cause: String
+    public var description: String { "cannot listen on \(host):\(port): \(cause)" }
 }

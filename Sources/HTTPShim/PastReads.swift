@@ -74,7 +74,7 @@ final class PastReads: @unchecked Sendable {
             }
             var problems: [String] = []
             do {
-                let found = try History.account(id, ops: fromOp...toOp, entriesMax: limit, dataPath: dataPath, log: log,
+                let found = try History.account(id, ops: fromOp...toOp, entriesMax: limit, wholeBatches: true, dataPath: dataPath, log: log,
                                                 clusterId: directory.superblock.clusterId, problems: &problems)
                 return (found.entries, found.continueFromOp)
             } catch let error as HistoryError {

@@ -32,6 +32,13 @@ public enum CSVRecords: Sendable {
     /// Parses a whole file. Blank lines are skipped; anything else that is not a valid row is an error
     /// naming its line, and nothing of the file is returned.
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<CSVRecords, CSVError> {
+        var lineNumbers: [Int] = []
+        return parse(bytes, lineNumbers: &lineNumbers)
+    }
+
+    /// `parse`, also giving the 1-based line of each record (for reports of refused records).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, lineNumbers: inout [Int]) -> Result<CSVRecords, CSVError> {
+        lineNumbers = []
         var lines = LineReader(bytes: bytes)
         guard let (headerLine, headerText) = lines.next() else {
             return .failure(CSVError(line: 1, message: "empty file: expected a header row"))
@@ -42,7 +49,9 @@ public enum CSVRecords: Sendable {
             while let (lineNumber, text) = lines.next() {
                 if text.isEmpty { continue }
                 switch parseTransfer(text, columns: header.count) {
-                case .success(let transfer): transfers.append(transfer)
+                case .success(let transfer):
+                    transfers.append(transfer)
+                    lineNumbers.append(lineNumber)
                 case .failure(let error): return .failure(CSVError(line: lineNumber, message: error.message))
                 }
             }
@@ -54,7 +63,9 @@ public enum CSVRecords: Sendable {
             while let (lineNumber, text) = lines.next() {
                 if text.isEmpty { continue }
                 switch parseAccount(text, columns: header.count) {
-                case .success(let account): accounts.append(account)
+                case .success(let account):
+                    accounts.append(account)
+                    lineNumbers.append(lineNumber)
                 case .failure(let error): return .failure(CSVError(line: lineNumber, message: error.message))
                 }
             }

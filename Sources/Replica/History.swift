@@ -28,6 +28,23 @@ public struct HistoryError: Error, CustomStringConvertible {
 }
 
 /// One change to an account: a successful transfer that moved one of its four balances.
+/// Where an account's history continues: a record of an op.
+public struct HistoryPosition: Equatable, Sendable {
+    public var op: UInt64
+    public var record: Int
+}
+
+/// One page of an account's history.
+public struct AccountHistory: Sendable {
+    public var entries: [AccountHistoryEntry]
+    /// Where the next page starts; nil when the range holds no more changes.
+    public var next: HistoryPosition?
+    /// Whether the account exists at the end of the scanned range.
+    public var accountExists: Bool
+    /// The op the next page starts at (a page of whole batches starts at record 0).
+    public var continueFromOp: UInt64? { next?.op }
+}
+
 public struct AccountHistoryEntry: Equatable, Sendable {
     public enum Kind: String, Sendable {
         /// Posted at once.
@@ -159,17 +176,20 @@ public enum History {
         }
     }
 
-    /// The account's changes in ops `firstOp...lastOp`, with its balances after each, at most about
-    /// `entriesMax` of them: the scan stops after the batch in which the count is reached and returns
-    /// the op to continue from (nil when the range was scanned to its end).
+    /// The account's changes from record `start.record` of op `start.op` through op `lastOp`, with
+    /// its balances after each, at most `entriesMax` of them. When the limit cuts the list short,
+    /// the scan goes on to the next change and returns its position, where the next call starts
+    /// (nil when there is none in the range). `wholeBatches`: instead list every change of the
+    /// batch in which the limit is reached, and continue at the next op (pages of whole batches).
     ///
     /// Each batch is applied whole; the running balances come from the results of its transfers and
     /// are checked against the ledger's own after every batch, so a history that disagrees with the
-    /// state is an error, never a silent answer.
-    public static func account(_ accountId: UInt128, ops range: ClosedRange<UInt64>, entriesMax: Int, dataPath: String,
-                               log: SegmentLog, clusterId: UInt128, problems: inout [String]) throws
-        -> (entries: [AccountHistoryEntry], continueFromOp: UInt64?) {
-        precondition(entriesMax >= 1)
+    /// state is an error, never a silent answer. `accountExists`: whether the account exists at the
+    /// end of the scan (a caller refuses an unknown account as `balance` does).
+    public static func account(_ accountId: UInt128, ops range: ClosedRange<UInt64>, fromRecord: Int = 0, entriesMax: Int,
+                               wholeBatches: Bool = false, dataPath: String, log: SegmentLog, clusterId: UInt128,
+                               problems: inout [String]) throws -> AccountHistory {
+        precondition(entriesMax >= 1 && fromRecord >= 0)
         guard range.lowerBound >= log.firstOp, range.upperBound <= log.lastOp else {
             throw HistoryError(message: "ops \(range.lowerBound)...\(range.upperBound) are not all in the log (ops \(log.firstOp)...\(log.lastOp))")
         }
@@ -179,7 +199,7 @@ public enum History {
         defer { results.deallocate() }
         var running = ledger.account(id: accountId)
         var entries: [AccountHistoryEntry] = []
-        var continueFromOp: UInt64?
+        var next: HistoryPosition?
         try log.streamBatches(from: range.lowerBound, through: range.upperBound) { batch in
             let op = batch.header.op
             ledger.apply(batch, results: results)
@@ -194,13 +214,17 @@ public enum History {
             case .transfers:
                 guard var balances = running else { break }
                 let transfers = batch.transfers
+                let first = op == range.lowerBound ? fromRecord : 0
                 for index in 0..<transfers.count where results[index] == TransferResult.ok.rawValue {
-                    if var entry = effect(of: transfers[index], on: &balances, ledger: ledger) {
-                        entry.op = op
-                        entry.recordIndex = index
-                        entry.timestampNs = batch.header.timestampNs + UInt64(index)
-                        entries.append(entry)
+                    guard var entry = effect(of: transfers[index], on: &balances, ledger: ledger), index >= first, next == nil else { continue }
+                    if entries.count >= entriesMax && !wholeBatches {
+                        next = HistoryPosition(op: op, record: index)
+                        continue
                     }
+                    entry.op = op
+                    entry.recordIndex = index
+                    entry.timestampNs = batch.header.timestampNs + UInt64(index)
+                    entries.append(entry)
                 }
                 running = balances
             }
@@ -209,13 +233,14 @@ public enum History {
                     + "computed \(running.debitsPosted)/\(running.creditsPosted)/\(running.debitsPending)/\(running.creditsPending), "
                     + "state \(actual.debitsPosted)/\(actual.creditsPosted)/\(actual.debitsPending)/\(actual.creditsPending)")
             }
-            if entries.count >= entriesMax && op < range.upperBound {
-                continueFromOp = op + 1
+            if next != nil { return false }
+            if wholeBatches && entries.count >= entriesMax && op < range.upperBound {
+                next = HistoryPosition(op: op + 1, record: 0)
                 return false
             }
             return true
         }
-        return (entries, continueFromOp)
+        return AccountHistory(entries: entries, next: next, accountExists: running != nil || ledger.account(id: accountId) != nil)
     }
 
     /// What a successful transfer did to `account` (updating it), or nil when it did not touch it.

@@ -36,8 +36,24 @@ public struct IngestReport: Sendable {
     public var batchLatenciesNs: [UInt64] = []
     public var firstOp: UInt64 = 0
     public var lastOp: UInt64 = 0
+    /// Every record not applied `ok`, by its index in the submissions (all kinds, in order).
+    public var refused: [RefusedRecord] = []
 
     public init() {}
+}
+
+/// A record the ledger did not apply `ok`: its index among all records submitted, in order, and
+/// its result code (a `TransferResult` or `AccountResult` raw value by `kind`).
+public struct RefusedRecord: Sendable, Equatable {
+    public let index: Int
+    public let kind: RecordKind
+    public let result: UInt8
+
+    public init(index: Int, kind: RecordKind, result: UInt8) {
+        self.index = index
+        self.kind = kind
+        self.result = result
+    }
 }
 
 /// Moves submissions through the log and the ledger on three threads:
@@ -212,6 +228,7 @@ final class AppliedLog: @unchecked Sendable {
     private var accountResults = [Int](repeating: 0, count: 256)
     private var transfersCount = 0
     private var accountsCount = 0
+    private var refused: [RefusedRecord] = []
     private let done = DispatchSemaphore(value: 0)
 
     init(ledger: Ledger) { self.ledger = ledger }
@@ -226,7 +243,14 @@ final class AppliedLog: @unchecked Sendable {
             ledger.apply(batch, results: results)
             appliedNs.append(monotonicNowNs())
             let count = batch.recordCount
-            switch batch.recordKind {
+            // Records reach the batches in submission order: the first of this batch is record
+            // number transfersCount + accountsCount of the whole ingest.
+            let firstIndex = transfersCount + accountsCount
+            let kind = batch.recordKind
+            for index in 0..<count where results[index] != 0 {
+                refused.append(RefusedRecord(index: firstIndex + index, kind: kind, result: results[index]))
+            }
+            switch kind {
             case .transfers:
                 transfersCount += count
                 for index in 0..<count { transferResults[Int(results[index])] += 1 }
@@ -246,5 +270,6 @@ final class AppliedLog: @unchecked Sendable {
         report.accountResults = accountResults
         report.transfersCount = transfersCount
         report.accountsCount = accountsCount
+        report.refused = refused
     }
 }

@@ -20,8 +20,11 @@ public struct LogCorruption: Error, CustomStringConvertible, Equatable {
 /// The log is open for writing in another process (or another writer in this one).
 public struct LogInUse: Error, CustomStringConvertible, Equatable {
     public let path: String
+    /// Who holds it, as the holder wrote in `writer.lock` ("process 1234: wallet serve ..."), if readable.
+    public var holder: String? = nil
     public var description: String {
-        "the log \(path) is open for writing by another process (a running replica, ingest or compact): stop it first, or use a read-only command (verify, balance, history, status)"
+        let who = holder.map { "by \($0)" } ?? "by another process (a running replica, serve, ingest or compact)"
+        return "the log \(path) is open for writing \(who): stop it first, or use a read-only command (verify, balance, history, status)"
     }
 }
 
@@ -128,13 +131,30 @@ public final class SegmentLog {
         let fd = try Syscall.open(path, O_RDWR | O_CREAT)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let error = errno
+            let holder = error == EWOULDBLOCK ? readHolder(fd) : nil
             Syscall.close(fd)
             if error == EWOULDBLOCK {
-                throw LogInUse(path: directoryPath)
+                throw LogInUse(path: directoryPath, holder: holder)
             }
             throw IOError(operation: "flock", path: path, errno: error)
         }
+        // Say who holds it, for the message another writer gets (best effort: the lock is the flock).
+        let line = "process \(getpid()): " + CommandLine.arguments.joined(separator: " ")
+        let bytes = Array(line.utf8.prefix(SegmentLog.lockHolderBytesMax))
+        if ftruncate(fd, 0) == 0 { _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
         return fd
+    }
+
+    /// `lock_holder_bytes_max`: how much of `writer.lock` names its holder (read back the same).
+    static let lockHolderBytesMax = 512
+
+    /// The holder line of a `writer.lock`, printable ASCII only (a file's bytes are input), or nil.
+    private static func readHolder(_ fd: Int32) -> String? {
+        var buffer = [UInt8](repeating: 0, count: lockHolderBytesMax)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count].map { $0 >= 0x20 && $0 < 0x7f ? $0 : 0x3f }, as: UTF8.self)
+        return text.hasPrefix("process ") ? text : nil
     }
 
     /// The last op before the log's first batch: 0, or the log base's op.

@@ -56,7 +56,7 @@ extension SegmentLog {
         default:
             throw damage
         }
-        let name = (path as NSString).lastPathComponent
+        let name = path.split(separator: "/").last.map(String.init) ?? path
         guard let damagedIndex = fileIndex(ofName: name) else { throw damage }
         let names = try Syscall.listDirectory(directoryPath).filter { fileIndex(ofName: $0).map { $0 >= damagedIndex } ?? false }
             .sorted { fileIndex(ofName: $0)! < fileIndex(ofName: $1)! || ($0.hasPrefix("archive-") && $1.hasPrefix("segment-")) }

@@ -1,6 +1,7 @@
 // `wallet balance`: one account's balances, from the local data directory.
 import ArgumentParser
 import Cluster
+import HTTPShim
 import LedgerCore
 import Replica
 import Storage
@@ -63,7 +64,7 @@ struct BalanceCommand: ParsableCommand {
                 }
             } else if let (addresses, clusterId, key) = try access.parsed() {
                 guard data == nil else { throw UserError("give either --data or --addresses, not both") }
-                let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, tls: try access.tls())
+                let client = ClusterClient(addresses: addresses, clusterId: clusterId, key: key, policy: try access.policy(), tls: try access.tls())
                 defer { client.close() }
                 let answer = try client.lookupAccounts([id])
                 guard let found = answer.accounts.first ?? nil else { throw UserError("account \(id) does not exist (as of op \(answer.op))") }
@@ -87,17 +88,43 @@ struct BalanceCommand: ParsableCommand {
             let balance = signedDifference(account.creditsPosted, account.debitsPosted)
             let (debitsTotal, debitsOverflow) = account.debitsPosted.addingReportingOverflow(account.debitsPending)
             let available = debitsOverflow ? "-(more than 2^128)" : signedDifference(account.creditsPosted, debitsTotal)
-            let currency = CurrencyCode.format(account.ledger)
+            let (currency, exponent) = Currency.display(account.ledger)
+            let unit = MoneyUnit(currency: currency, exponent: exponent)
             if json {
-                print("{\"account_id\":\"\(id)\",\"currency\":\"\(currency)\",\"balance\":\"\(balance)\",\"available\":\"\(available)\","
+                // Amounts in minor units (integer strings, as scripts sum them); `exponent` and the
+                // `_decimal` fields give them in the currency's major unit.
+                print("{\"account_id\":\"\(id)\",\"currency\":\"\(currency)\",\"exponent\":\(exponent),\"unit\":\"minor\",\"balance\":\"\(balance)\",\"available\":\"\(available)\","
+                    + "\"balance_decimal\":\"\(unit.decimal(balance))\",\"available_decimal\":\"\(unit.decimal(available))\","
                     + "\"debits_posted\":\"\(account.debitsPosted)\",\"credits_posted\":\"\(account.creditsPosted)\","
                     + "\"debits_pending\":\"\(account.debitsPending)\",\"credits_pending\":\"\(account.creditsPending)\",\"op\":\(op)\(asOf)}")
             } else {
-                print("account \(id) (\(currency)) at op \(op)\(asOf): balance \(balance), available \(available)")
-                print("  debits posted \(account.debitsPosted), credits posted \(account.creditsPosted), debits pending \(account.debitsPending), credits pending \(account.creditsPending)")
+                print("account \(id) (\(currency)) at op \(op)\(asOf): balance \(unit.label(balance)), available \(unit.label(available))")
+                print("  in \(unit.minorName): debits posted \(account.debitsPosted), credits posted \(account.creditsPosted), debits pending \(account.debitsPending), credits pending \(account.creditsPending)")
             }
         }
     }
+}
+
+/// How the CLI labels money: the currency's major unit with its decimals ("-1500.00 USD"), the
+/// minor units (what the ledger stores, integer) where a script needs them.
+struct MoneyUnit {
+    let currency: String
+    let exponent: Int
+
+    /// Signed minor units as text → the same amount in the major unit ("-150000" → "-1500.00").
+    func decimal(_ minorText: String) -> String {
+        let negative = minorText.hasPrefix("-")
+        guard let minor = UInt128(negative ? String(minorText.dropFirst()) : minorText) else { return minorText }
+        return (negative ? "-" : "") + Amount.format(minor, exponent: exponent)
+    }
+
+    /// "-1500.00 USD (-150000 minor units)"; a ledger with no minor unit: "-1500 JPY".
+    func label(_ minorText: String) -> String {
+        exponent == 0 ? "\(minorText) \(currency)" : "\(decimal(minorText)) \(currency) (\(minorText) minor units)"
+    }
+
+    /// What the raw fields are counted in.
+    var minorName: String { exponent == 0 ? currency : "minor units (10^-\(exponent) \(currency))" }
 }
 
 /// `a - b` as decimal text, negative when b > a (balances are unsigned; the difference may not be).

@@ -10,9 +10,9 @@ struct CompactCommand: ParsableCommand {
         commandName: "compact",
         abstract: "Snapshot the state at the log's last op, then archive the sealed segments (lz4).",
         discussion: """
-            The next open loads the newest valid snapshot and replays only the log after it; a damaged
-            snapshot is reported and an older one (or genesis) is used. Archived segments stay part of
-            the log (verify and history replay through them); no batch is deleted unless --prune-archives
+            The next open loads the newest valid snapshot and replays only the log after it; a damaged \
+            snapshot is reported and an older one (or genesis) is used. Archived segments stay part of \
+            the log (verify and history replay through them); no batch is deleted unless --prune-archives \
             is given.
             """)
 

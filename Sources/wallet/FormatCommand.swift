@@ -1,5 +1,6 @@
 // `wallet format`: create a data directory.
 import ArgumentParser
+import Foundation
 import Cluster
 import LedgerCore
 import Storage
@@ -31,6 +32,14 @@ struct FormatCommand: ParsableCommand {
                 throw UserError(error.message)
             }
             guard key.id == SecretKey.clusterKeyId else { throw UserError("\(clusterKeyFile!): holds client key '\(key.id)', not a cluster key") }
+            // Missing parents are created (as `mkdir -p` would); the directory itself must be new or empty.
+            if let parent = parentPath(of: data), !FileManager.default.fileExists(atPath: parent) {
+                do {
+                    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                } catch {
+                    throw UserError("cannot create \(parent), the parent of --data \(data): \(error.localizedDescription)")
+                }
+            }
             let directory = try DataDirectory.format(path: data, clusterId: clusterId, replicaIndex: replica,
                                                      replicaCount: replicaCount, segmentSizeBytes: segmentSizeMib << 20)
             try key.write(path: directory.path + "/" + SecretKey.clusterKeyFileName)
@@ -39,4 +48,14 @@ struct FormatCommand: ParsableCommand {
                   + (clusterKeyFile == nil && replicaCount > 1 ? " (format the other replicas with --cluster-key-file \(directory.path)/\(SecretKey.clusterKeyFileName))" : ""))
         }
     }
+}
+
+/// The directory holding `path` ("a/b/c" → "a/b", "/x" → "/"), or nil for a single relative
+/// component. (Foundation's `deletingLastPathComponent` traps on some relative paths here.)
+func parentPath(of path: String) -> String? {
+    var trimmed = Substring(path)
+    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return nil }
+    let parent = trimmed[..<slash]
+    return parent.isEmpty ? "/" : String(parent)
 }

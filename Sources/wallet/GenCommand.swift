@@ -16,7 +16,8 @@ struct GenCommand: ParsableCommand {
     @Option(help: "Records per batch in batch files (batch_records_max is \(Limits.batchRecordsMax)).") var batchSize: Int = Limits.batchRecordsMax
     @Option(help: "Transfers per output file.") var transfersPerFile: Int = 1_048_576
     @Flag(help: "Write CSV instead of binary batch files.") var csv = false
-    @Option(help: "Output directory (created if absent).") var out: String
+    @Option(help: "Output directory (created if absent; refused if it holds files, unless --force).") var out: String
+    @Flag(help: "Write into an output directory that already holds files (files of the same names are replaced).") var force = false
 
     func run() throws {
         try reportingErrors {
@@ -38,6 +39,9 @@ struct GenCommand: ParsableCommand {
             spec.invalidFraction = invalid
             spec.seed = seed
             let workload = Workload(spec: spec)
+            if !force, let existing = try? FileManager.default.contentsOfDirectory(atPath: out), !existing.isEmpty {
+                throw UserError("--out \(out) already holds \(counted(existing.count, "file")) (\(existing.sorted().prefix(3).joined(separator: ", "))): give an empty or new directory, or --force to replace files of the same names")
+            }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let accountRecords = workload.accounts()
             let transferRecords = workload.transfers()

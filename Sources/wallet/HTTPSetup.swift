@@ -2,6 +2,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Glibc
 import HTTPShim
 import Metrics
 import Prometheus
@@ -9,6 +10,32 @@ import Prometheus
 /// HOST:PORT to listen on; port 0 asks the kernel for a free port (tests, scripts), printed once bound.
 func parseListenAddress(_ text: String) throws -> PeerAddress {
     text.hasSuffix(":0") ? PeerAddress(host: try PeerAddress.parse(String(text.dropLast(2)) + ":1").host, port: 0) : try PeerAddress.parse(text)
+}
+
+/// Refuses, in the wallet's own words, an address the HTTP server could not listen on (in use,
+/// not this machine's, a privileged port): a bind of our own, released at once, before the
+/// server starts. (Hummingbird logs a failed bind and returns; the server checks that too.)
+func checkCanListen(_ address: PeerAddress, flag: String = "--http") throws {
+    guard address.port != 0 else { return }
+    var hints = addrinfo()
+    hints.ai_family = AF_INET
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var found: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(address.host, String(address.port), &hints, &found) == 0, let info = found else {
+        throw UserError("cannot listen on \(address) (\(flag)): the host is not an IPv4 address or name of this machine")
+    }
+    defer { freeaddrinfo(info) }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw UserError("cannot listen on \(address): socket: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var one: Int32 = 1
+    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+        let cause = errno
+        let hint = cause == EADDRINUSE ? ": another process listens there; stop it or give another \(flag) HOST:PORT"
+            : cause == EACCES ? ": ports below 1024 need privileges; give another \(flag) HOST:PORT" : ""
+        throw UserError("cannot listen on \(address) (\(flag)): \(String(cString: strerror(cause)))\(hint)")
+    }
 }
 
 /// The keys of `--api-keys FILE`, or open access without a file.

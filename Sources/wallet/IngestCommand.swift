@@ -12,7 +12,7 @@ struct IngestCommand: ParsableCommand {
         abstract: "Ingest batch files or CSV files; durable when it returns.",
         discussion: """
             CSV transfers: header transaction_id,from_account,to_account,amount,currency[,flags[,pending_id]].
-            CSV accounts: header account_id,currency[,flags]. Every file is checked before anything is
+            CSV accounts: header account_id,currency[,flags]. Every file is checked before anything is \
             ingested: a bad file is reported with its line or byte offset and nothing is written.
             """)
 
@@ -22,7 +22,8 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("snapshot-interval-transfers"),
             help: "Local node: after the ingest, snapshot and archive (as 'wallet compact') once this many transfers follow the newest snapshot (snapshot_interval_transfers; 0: never).")
     var snapshotIntervalTransfers: Int = 10_000_000
-    @Flag(help: "Print the report as one JSON object.") var json = false
+    @Option(help: "Write every refused record (file, line or batch and record, id, result) to this CSV file.") var rejects: String?
+    @Flag(help: "Print the report as one JSON object (with every refused record).") var json = false
     @Argument(help: "Batch files or CSV files, ingested in order.") var files: [String]
 
     func run() throws {
@@ -41,7 +42,7 @@ struct IngestCommand: ParsableCommand {
             guard snapshotIntervalTransfers >= 0 else { throw UserError("--snapshot-interval-transfers must be 0 (never) or more") }
             let report = try node.ingest(input.submissions, progress: { progress.update($0) })
             progress.finish()
-            printReport(report, json: json)
+            try printReport(report, json: json, rejected: IngestRejects(refused: report.refused, input: input))
             // The compactor's schedule for a local node: by transfers since the newest snapshot.
             let newestSnapshotOp = try SnapshotFile.list(dataPath: data).last?.op ?? 0
             let sinceSnapshot = LocalNode.recordCounts(node.log, from: newestSnapshotOp + 1).transfers
@@ -66,26 +67,32 @@ struct IngestCommand: ParsableCommand {
         let total = input.transfersCount + input.accountsCount
         let progress = Progress("ingest", total: total, unit: "records", quiet: json)
         let lock = NSLock()
-        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients, tls: try access.tls())
+        let submitter = ConcurrentSubmitter(addresses: addresses, clusterId: clusterId, key: key, clients: clients, policy: try access.policy(), tls: try access.tls())
         let outcome = submitter.run(requests, progress: { done in lock.lock(); progress.update(done); lock.unlock() })
         progress.finish()
         var report = IngestReport()
         report.elapsedNs = outcome.elapsedNs
         report.batchesCount = requests.count
+        var firstIndex = 0  // requests are split from the submissions in order
         for (index, request) in requests.enumerated() {
+            defer { firstIndex += request.count }
             guard let results = outcome.results[index] else { continue }
-            for code in results {
+            for (position, code) in results.enumerated() {
                 if request.kind == .transfers { report.transferResults[Int(code)] += 1 } else { report.accountResults[Int(code)] += 1 }
+                if code != 0 { report.refused.append(RefusedRecord(index: firstIndex + position, kind: request.kind, result: code)) }
             }
             if request.kind == .transfers { report.transfersCount += results.count } else { report.accountsCount += results.count }
         }
-        printReport(report, json: json, requests: requests.count, retriedExists: outcome.existsOnRetry)
+        try printReport(report, json: json, rejected: IngestRejects(refused: report.refused, input: input), requests: requests.count,
+                        retriedExists: outcome.existsOnRetry, ambiguousRequests: outcome.ambiguousRequests)
         if !outcome.failures.isEmpty {
             throw UserError("\(outcome.failures.count) requests failed (records of other requests were applied exactly once): \(outcome.failures[0])")
         }
     }
 
-    private func printReport(_ report: IngestReport, json: Bool, requests: Int? = nil, retriedExists: Int = 0) {
+    private func printReport(_ report: IngestReport, json: Bool, rejected: IngestRejects, requests: Int? = nil, retriedExists: Int = 0,
+                             ambiguousRequests: Int = 0) throws {
+        if let rejects { try rejected.write(csvPath: rejects) }
         let rate = formatRate(report.transfersCount + report.accountsCount, elapsedNs: report.elapsedNs)
         let transferRate = formatRate(report.transfersCount, elapsedNs: report.elapsedNs)
         let transferCounts = TransferResult.allCases.filter { report.transferResults[Int($0.rawValue)] > 0 }
@@ -97,18 +104,33 @@ struct IngestCommand: ParsableCommand {
             let accounts = accountCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
             print("{\"transfers\":\(report.transfersCount),\"accounts\":\(report.accountsCount),\"batches\":\(report.batchesCount),"
                 + "\"records_per_s\":\(rate),\"transfers_per_s\":\(transferRate),\"elapsed_ms\":\(report.elapsedNs / 1_000_000),"
-                + "\"transfer_results\":{\(transfers)},\"account_results\":{\(accounts)},\"exists_on_retry\":\(retriedExists)}")
+                + "\"transfer_results\":{\(transfers)},\"account_results\":{\(accounts)},\"exists_on_retry\":\(retriedExists),\"ambiguous_requests\":\(ambiguousRequests),\"already_there\":\(rejected.alreadyThere),\(rejected.json)}")
+            return
+        }
+        // Each count says what it counts: records sent, and of them how many were applied ok.
+        let transfersOk = report.transferResults[Int(TransferResult.ok.rawValue)]
+        let accountsOk = report.accountResults[Int(AccountResult.ok.rawValue)]
+        let records = "\(counted(report.transfersCount, "transfer")) (\(formatCount(transfersOk)) ok, \(formatCount(report.transfersCount - transfersOk)) refused) and "
+            + "\(counted(report.accountsCount, "account")) (\(formatCount(accountsOk)) ok, \(formatCount(report.accountsCount - accountsOk)) refused)"
+        if report.transfersCount + report.accountsCount == 0 {
+            print("nothing ingested: the files hold no records (only a header row?)")
             return
         }
         if let requests {
-            print("ingested \(formatCount(report.transfersCount)) transfers and \(formatCount(report.accountsCount)) accounts in \(requests) requests, committed by a majority and applied")
+            print("ingested \(records) in \(counted(requests, "request")), committed by a majority and applied")
             if retriedExists > 0 { print("  \(formatCount(retriedExists)) records answered exists on a retry: applied once, by an earlier attempt") }
         } else {
-            print("ingested \(formatCount(report.transfersCount)) transfers and \(formatCount(report.accountsCount)) accounts in \(report.batchesCount) batches (ops \(report.firstOp)...\(report.lastOp)), durable")
+            let ops = report.firstOp == report.lastOp ? "op \(report.firstOp)" : "ops \(report.firstOp)...\(report.lastOp)"
+            print("ingested \(records) in \(counted(report.batchesCount, "batch")) (\(ops)), durable")
         }
         print("  \(formatCount(transferRate)) transfers/s (\(formatCount(rate)) records/s), \(report.elapsedNs / 1_000_000) ms")
         for (name, count) in accountCounts { print("  account \(name): \(formatCount(count))") }
         for (name, count) in transferCounts { print("  transfer \(name): \(formatCount(count))") }
+        if rejected.alreadyThere > 0 {
+            let total = report.transfersCount + report.accountsCount
+            print("  \(formatCount(total - rejected.alreadyThere)) records new, \(formatCount(rejected.alreadyThere)) already there (answered exists: a file ingested before?)")
+        }
+        rejected.printFirst(rejectsPath: rejects)
     }
 }
 

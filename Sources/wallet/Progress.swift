@@ -61,6 +61,13 @@ func formatCount(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+/// (1, "batch") → "1 batch", (2, "batch") → "2 batches"; `plural` when adding "s" or "es" is wrong.
+func counted(_ value: Int, _ singular: String, plural: String? = nil) -> String {
+    if value == 1 { return "1 \(singular)" }
+    let suffix = ["s", "x", "z", "ch", "sh"].contains(where: singular.hasSuffix) ? "es" : "s"
+    return "\(formatCount(value)) \(plural ?? singular + suffix)"
+}
+
 func formatRate(_ count: Int, elapsedNs: UInt64) -> Int {
     elapsedNs == 0 ? 0 : Int(Double(count) * 1e9 / Double(elapsedNs))
 }

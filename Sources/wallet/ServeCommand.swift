@@ -11,8 +11,8 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve a data directory over HTTP: the wallet REST API, until SIGTERM or SIGINT.",
         discussion: """
-            Writes (POST) are grouped into batches, made durable and applied before they are answered;
-            reads come from the read model, as of the op each answer names. With --api-keys, writes need
+            Writes (POST) are grouped into batches, made durable and applied before they are answered; \
+            reads come from the read model, as of the op each answer names. With --api-keys, writes need \
             'Authorization: Bearer <key>' (401 without, 403 with a read-only key).
             """)
 
@@ -27,6 +27,7 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let address = try parseListenAddress(http)
+            try checkCanListen(address)
             let limits = try httpLimits.limits()
             let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
             let node = try openNode(data: data, readOnly: false, quiet: true)

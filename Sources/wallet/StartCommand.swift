@@ -14,7 +14,7 @@ struct StartCommand: ParsableCommand {
         commandName: "start",
         abstract: "Run one replica: Raft over TCP with its peers, and the client protocol on the same port.",
         discussion: """
-            Every replica is given the same --addresses list, in replica order; it listens on its own
+            Every replica is given the same --addresses list, in replica order; it listens on its own \
             entry. The data directory must have been formatted for this replica index and count.
             """)
 
@@ -89,8 +89,10 @@ struct StartCommand: ParsableCommand {
             }
             print("replica \(replica) of \(peers.count) listening on \(peers[replica]) (cluster \(server.clusterId))")
             fflush(stdout)
+            let apiFailure = LockedError()
             if let http {
                 let address = try parseListenAddress(http)
+                try checkCanListen(address)
                 let keys = try loadAPIKeys(file: apiKeys, readsRequireKey: readsRequireKey)
                 let api = HTTPServer(replica: server, dataPath: data, addresses: peers, host: address.host, port: address.port, keys: keys,
                                      metrics: bootstrapMetrics(), limits: limits)
@@ -101,6 +103,10 @@ struct StartCommand: ParsableCommand {
                             print("replica \(replicaIndex): REST API on http://\(address.host):\(port)")
                             fflush(stdout)
                         }
+                    } catch let error as HTTPListenError {
+                        // The REST API never listened: the replica stops too, and the command fails.
+                        apiFailure.set(UserError("\(error)"))
+                        server.stop()
                     } catch {
                         FileHandle.standardError.write(Data("replica \(replicaIndex): the REST API stopped: \(error)\n".utf8))
                     }
@@ -109,6 +115,7 @@ struct StartCommand: ParsableCommand {
                 throw UserError("--api-keys and --reads-require-key go with --http")
             }
             try server.run()
+            if let error = apiFailure.get() { throw error }
             print("replica \(replica) stopped")
             _ = sources
         }
@@ -124,6 +131,23 @@ struct ClusterAccess: ParsableArguments {
     var keyFile: String?
     @Option(help: "With --addresses: speak TLS, the replicas' certificates checked against this CA (PEM).")
     var tlsCa: String?
+    @Option(help: "With --addresses: give up when no replica has answered for this many ms (default 10000; status: per replica, default 2000).")
+    var timeoutMs: Int?
+
+    /// How the command's client retries: `--timeout-ms` (or `defaultTimeoutMs`) of silence, and
+    /// what it waits for told on standard error while it waits.
+    func policy(defaultTimeoutMs: Int = RetryPolicy().silenceTimeoutMs) throws -> RetryPolicy {
+        let timeoutMs = self.timeoutMs ?? defaultTimeoutMs
+        guard RetryPolicy.silenceTimeoutMsRange.contains(timeoutMs) else {
+            throw UserError("--timeout-ms \(timeoutMs) is outside \(RetryPolicy.silenceTimeoutMsRange.lowerBound)...\(RetryPolicy.silenceTimeoutMsRange.upperBound)")
+        }
+        var policy = RetryPolicy()
+        policy.silenceTimeoutMs = timeoutMs
+        policy.requestTimeoutMs = min(policy.requestTimeoutMs, timeoutMs)
+        let reporter = WaitingReporter()
+        policy.waiting = { reporter.report($0) }
+        return policy
+    }
 
     /// TLS to the replicas, when --tls-ca is given.
     func tls() throws -> ClientTLS? {
@@ -149,6 +173,22 @@ struct ClusterAccess: ParsableArguments {
         } catch let error as KeyFileError {
             throw UserError(error.message)
         }
+    }
+}
+
+/// Prints what the clients wait for on standard error, at most once per report interval however
+/// many client threads wait at once.
+final class WaitingReporter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lastNs: UInt64 = 0
+
+    func report(_ message: String) {
+        let nowNs = DispatchTime.now().uptimeNanoseconds
+        lock.lock()
+        let due = lastNs == 0 || nowNs < lastNs || (nowNs - lastNs) / 1_000_000 >= UInt64(RetryPolicy().waitingReportIntervalMs)
+        if due { lastNs = nowNs }
+        lock.unlock()
+        if due { printError("wallet: waiting: \(message)") }
     }
 }
 

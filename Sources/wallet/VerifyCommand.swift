@@ -154,7 +154,12 @@ struct VerifyCommand: ParsableCommand {
                     + "\"snapshots_checked\":\(snapshotsChecked),\"archives\":\(log.archivePaths.count),\"base_op\":\(log.baseOp),\"replayed_from_op\":\(replayedFromOp),\"first_divergence\":\(firstDivergence),"
                     + "\"checkpoint_op\":\(checkpoint?.op ?? 0),\"digest\":\"\(replayedDigest?.description ?? "")\"\(rulesReport),\"problems\":[\(escaped)]}")
             } else {
-                print("replayed \(log.lastOp) batches, \(formatCount(replayedTransfers)) transfers at \(formatCount(rate)) transfers/s (replay), \(snapshotsChecked) snapshots checked, \(log.archivePaths.count) archived segments replayed, \(elapsedNs / 1_000_000) ms in all")
+                // What was replayed: from the first op not covered by the snapshot it started from.
+                let replayedBatches = Int(replayedThrough >= replayedFromOp ? replayedThrough - replayedFromOp + 1 : 0)
+                let range = replayedBatches == 0 ? "" : replayedBatches == 1 ? " (op \(replayedFromOp))" : " (ops \(replayedFromOp)...\(replayedThrough))"
+                let startedFrom = replayedFromOp > 1 ? " from the snapshot at op \(replayedFromOp - 1)" + (log.baseOp > 0 ? " (ops up to \(log.baseOp) pruned from the log)" : "") : ""
+                print("replayed \(counted(replayedBatches, "batch"))\(range)\(startedFrom), \(counted(replayedTransfers, "transfer")) at \(formatCount(rate)) transfers/s (replay), "
+                    + "\(counted(snapshotsChecked, "snapshot")) checked, \(counted(log.archivePaths.count, "archived segment")) replayed, \(elapsedNs / 1_000_000) ms in all")
                 if let digest = replayedDigest, let checkpoint { print("state digest at op \(checkpoint.op): \(digest)") }
                 for note in notes { print("note: \(note)") }
                 for problem in problems { print("FAIL: \(problem)") }

@@ -20,7 +20,11 @@ final class ClusterProcessTests: XCTestCase {
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(ingest.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(report["accounts"] as? Int, 17)
         XCTAssertEqual((report["account_results"] as? [String: Int])?["ok"], 17)
-        XCTAssertEqual(report["exists_on_retry"] as? Int, 0, "redirects are not retries of an attempt that may have been applied")
+        // Under load a leadership change can leave an attempt's outcome unknown; its retry then
+        // answers `exists` for records that attempt applied (reported ok). Redirects never do.
+        let existsOnRetry = try XCTUnwrap(report["exists_on_retry"] as? Int)
+        let ambiguousRequests = try XCTUnwrap(report["ambiguous_requests"] as? Int)
+        XCTAssertTrue(existsOnRetry == 0 || ambiguousRequests > 0, "\(existsOnRetry) records answered exists on a retry, yet no attempt's outcome was unknown")
 
         let statuses = try cluster.waitUntilConverged()
         XCTAssertEqual(Set(statuses.map(\.digest)).count, 1)

@@ -173,21 +173,43 @@ final class HistoryTests: XCTestCase {
                 XCTAssertEqual(found.entries.map(\.after), expected.map(\.after), "account \(id), ops \(range)")
             }
         }
-        func history(_ id: UInt128, _ range: ClosedRange<UInt64>, entriesMax: Int = 1_000_000) throws -> (entries: [AccountHistoryEntry], continueFromOp: UInt64?) {
+        func history(_ id: UInt128, _ range: ClosedRange<UInt64>, fromRecord: Int = 0, entriesMax: Int = 1_000_000, wholeBatches: Bool = false) throws -> AccountHistory {
             var problems: [String] = []
-            return try History.account(id, ops: range, entriesMax: entriesMax, dataPath: path, log: log, clusterId: clusterId, problems: &problems)
+            return try History.account(id, ops: range, fromRecord: fromRecord, entriesMax: entriesMax, wholeBatches: wholeBatches,
+                                       dataPath: path, log: log, clusterId: clusterId, problems: &problems)
         }
         // Every kind shows up for the wallets, so the mirror of each rule is exercised.
         var kinds = Set<AccountHistoryEntry.Kind>()
         for id in watched { for entry in try history(id, 1...log.lastOp).entries { kinds.insert(entry.kind) } }
         XCTAssertEqual(kinds, [.posted, .pending, .postPending, .voidPending])
-        // A limit stops after the batch that reaches it and says where to continue; continuing gives the rest.
+        // Pages of whole batches stop after the batch that reaches the limit and continue at the next op.
         let all = try history(3, 1...log.lastOp)
-        let firstPage = try history(3, 1...log.lastOp, entriesMax: 5)
+        XCTAssertTrue(all.accountExists)
+        XCTAssertNil(all.next)
+        let firstPage = try history(3, 1...log.lastOp, entriesMax: 5, wholeBatches: true)
         let next = try XCTUnwrap(firstPage.continueFromOp)
         XCTAssertGreaterThanOrEqual(firstPage.entries.count, 5)
         let rest = try history(3, next...log.lastOp)
         XCTAssertEqual((firstPage.entries + rest.entries).map(\.after), all.entries.map(\.after))
+        // An exact limit lists that many and names the record of the next change; pages of 7
+        // from there on, each starting at the position the last one named, give back the whole list.
+        var paged: [AccountHistoryEntry] = []
+        var position: HistoryPosition? = HistoryPosition(op: 1, record: 0)
+        var pages = 0
+        while let at = position, pages < 1_000 {
+            let page = try history(3, at.op...log.lastOp, fromRecord: at.record, entriesMax: 7)
+            XCTAssertEqual(page.entries.count, page.next == nil ? all.entries.count - paged.count : 7)
+            if let following = page.next, let last = page.entries.last {
+                XCTAssertTrue((following.op, following.record) > (last.op, last.recordIndex))
+            }
+            paged += page.entries
+            position = page.next
+            pages += 1
+        }
+        XCTAssertEqual(paged, all.entries)
+        XCTAssertGreaterThan(pages, 2)
+        // An account that never existed: no entries, and said so.
+        XCTAssertFalse(try history(999_999, 1...log.lastOp).accountExists)
     }
 
     func testInstantsParseAndFormatInUTC() {

@@ -99,8 +99,9 @@ final class SegmentLogTests: XCTestCase {
         try appendBatches(writer, count: 2)
         // A second writer (another `wallet ingest` or `compact` next to a running replica) is refused...
         XCTAssertThrowsError(try openLog(directory)) { error in
-            XCTAssertEqual(error as? LogInUse, LogInUse(path: directory.path + "/log"))
-            XCTAssertTrue("\(error)".contains("open for writing by another process"))
+            XCTAssertEqual((error as? LogInUse)?.path, directory.path + "/log")
+            // ...and told who holds it: the process that took the lock wrote its pid and command.
+            XCTAssertTrue("\(error)".contains("open for writing by process \(getpid()): "), "\(error)")
         }
         // ...readers are not...
         XCTAssertEqual(try openLog(directory, readOnly: true).lastOp, 2)

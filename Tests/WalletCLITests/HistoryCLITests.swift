@@ -40,6 +40,24 @@ final class HistoryCLITests: XCTestCase {
         let text = try Wallet.ok(["history", "--data", data, "2"]).stdout
         XCTAssertTrue(text.contains("\(entries.count) changes"), text)
 
+        // --limit lists exactly that many; each page names where the next starts, and the pages
+        // together are the whole list.
+        var paged: [[String: Any]] = []
+        var arguments = ["history", "--data", data, "--json", "--limit", "1", "2"]
+        for _ in 0..<entries.count + 1 {
+            let page = try Wallet.json(try Wallet.ok(arguments))
+            let listed = try XCTUnwrap(page["entries"] as? [[String: Any]])
+            XCTAssertEqual(listed.count, 1)
+            paged += listed
+            guard let next = page["continue_from"] as? [String: Int] else { break }
+            arguments = ["history", "--data", data, "--json", "--limit", "1", "--from-op", String(next["op"]!), "--from-record", String(next["record"]!), "2"]
+        }
+        XCTAssertEqual(paged.map { $0["transfer_id"] as? String }, entries.map { $0["transfer_id"] as? String })
+        let limited = try Wallet.ok(["history", "--data", data, "--limit", "1", "2"]).stdout
+        XCTAssertTrue(limited.contains("1 change listed (--limit 1), more follow"), limited)
+        XCTAssertTrue(limited.contains("more: continue with --from-op"), limited)
+        XCTAssertEqual(limited.split(separator: "\n").filter { $0.hasPrefix("op ") }.count, 1, limited)
+
         // Bad input: a clear error, exit 1.
         for (arguments, expected) in [
             (["balance", "--data", data, "--at-op", "99", "2"], "past the log's end"),
@@ -48,6 +66,9 @@ final class HistoryCLITests: XCTestCase {
             (["balance", "--data", data, "--at-op", "1", "--at-time", "5", "2"], "not both"),
             (["history", "--data", data, "--from-op", "3", "2"], "not a range within the log"),
             (["history", "--data", data, "--limit", "0", "2"], "history_entries_max"),
+            (["history", "--data", data, "999999"], "account 999999 does not exist"),
+            (["balance", "--data", data, "999999"], "account 999999 does not exist"),
+            (["history", "--data", data, "--from-record", "99999", "2"], "--from-record"),
         ] {
             let output = try Wallet.run(arguments)
             XCTAssertEqual(output.status, 1, arguments.joined(separator: " "))

@@ -13,6 +13,16 @@ public struct RetryPolicy: Sendable {
     public var requestTimeoutMs = 5_000
     /// A request gives up (throws) after trying for this long in all.
     public var deadlineMs = 120_000
+    /// A request gives up when no replica has answered it at all (not even a redirect) for this
+    /// long: nothing listening, a wrong address, every replica hung. A long run of requests that
+    /// keep being answered is never cut: each request's silence starts when it is first sent.
+    public var silenceTimeoutMs = 10_000
+    /// What `silence_timeout_ms` may be set to from outside (a flag).
+    public static let silenceTimeoutMsRange = 100...3_600_000
+    /// While no replica answers, `waiting` is told what the client is waiting for, this often.
+    public var waitingReportIntervalMs = 2_000
+    /// Told (on the client's thread) what a request is waiting for while no replica answers it.
+    public var waiting: (@Sendable (String) -> Void)?
 
     public init() {}
 }
@@ -22,11 +32,15 @@ public enum ClientError: Error, CustomStringConvertible {
     case refused(String)
     /// No replica answered within `deadlineMs`; the last error says why.
     case deadlineExceeded(attempts: Int, last: String)
+    /// No replica answered anything for `silenceTimeoutMs`: each address tried, and its last error.
+    case noAnswer(silentMs: Int, attempts: Int, tried: [String])
 
     public var description: String {
         switch self {
         case .refused(let message): return "refused by the replica: \(message)"
         case .deadlineExceeded(let attempts, let last): return "gave up after \(attempts) attempts: \(last)"
+        case .noAnswer(let silentMs, let attempts, let tried):
+            return "no replica answered for \(silentMs) ms (\(attempts) attempts); tried \(tried.joined(separator: "; "))"
         }
     }
 }
@@ -43,6 +57,8 @@ public struct SubmitOutcome: Sendable {
     public var attempts: Int
     /// Records that answered `exists` on a retry (reported `ok`).
     public var existsOnRetry: Int
+    /// Whether an attempt's outcome was unknown (lost connection or reply, `unavailable`).
+    public var ambiguous: Bool
 }
 
 /// Talks to a cluster given all its replicas' addresses. Not thread-safe: one per thread.
@@ -94,7 +110,7 @@ public final class ClusterClient {
                 existsOnRetry += 1
             }
         }
-        return SubmitOutcome(results: results, op: prefix.op, attempts: attempts, existsOnRetry: existsOnRetry)
+        return SubmitOutcome(results: results, op: prefix.op, attempts: attempts, existsOnRetry: existsOnRetry, ambiguous: ambiguous)
     }
 
     /// Looks up accounts, linearizably (the leader confirms its leadership first). nil: no such account.
@@ -150,9 +166,12 @@ public final class ClusterClient {
     /// connection or reply, or `unavailable`): only then is an `exists` the request's own echo.
     private func exchange(_ frame: ByteBuffer, requestId: UInt64, replyCommand: Command) throws -> (ReplyPrefix, [UInt8], Int, Bool) {
         let startNs = DispatchTime.now().uptimeNanoseconds
+        var answeredNs = startNs  // the last moment some replica answered this request (or it was first sent)
+        var reportedNs = startNs
         var backoffMs = policy.backoffInitialMs
         var attempts = 0
         var lastError = "no attempt made"
+        var lastErrors = [String?](repeating: nil, count: addresses.count)
         var ambiguous = false
         while true {
             attempts += 1
@@ -165,6 +184,7 @@ public final class ClusterClient {
                 try connection.send(frame)
                 var reply: (FrameHeader, [UInt8])
                 repeat { reply = try connection.receive() } while reply.0.requestId != requestId
+                answeredNs = DispatchTime.now().uptimeNanoseconds
                 let (header, body) = reply
                 if header.command == .error { throw ClientError.refused(String(decoding: body, as: UTF8.self)) }
                 guard header.command == replyCommand else { throw ClientError.refused("unexpected \(String(describing: header.command)) reply") }
@@ -197,17 +217,34 @@ public final class ClusterClient {
             } catch {
                 if sent { ambiguous = true }
                 lastError = "\(error)"
+                lastErrors[target] = (error as? ConnectionError)?.message ?? "\(error)"
                 drop(target)
                 leaderGuess = (target + 1) % addresses.count
             }
-            let elapsedMs = Int((DispatchTime.now().uptimeNanoseconds - startNs) / 1_000_000)
+            let nowNs = DispatchTime.now().uptimeNanoseconds
+            let elapsedMs = Int((nowNs - startNs) / 1_000_000)
+            let silentMs = Int((nowNs - answeredNs) / 1_000_000)
             if elapsedMs >= policy.deadlineMs { throw ClientError.deadlineExceeded(attempts: attempts, last: lastError) }
+            if silentMs >= policy.silenceTimeoutMs {
+                throw ClientError.noAnswer(silentMs: silentMs, attempts: attempts, tried: tried(lastErrors))
+            }
+            if let waiting = policy.waiting, silentMs >= policy.waitingReportIntervalMs,
+               (nowNs - reportedNs) / 1_000_000 >= UInt64(policy.waitingReportIntervalMs) {
+                reportedNs = nowNs
+                waiting("no replica has answered for \(silentMs / 1000) s (giving up at \(policy.silenceTimeoutMs / 1000) s); tried \(tried(lastErrors).joined(separator: "; "))")
+            }
             if shouldBackOff {
                 let half = backoffMs / 2
                 let sleepMs = half + Int(random.below(max(1, backoffMs - half + 1)))
-                usleep(UInt32(min(sleepMs, policy.deadlineMs - elapsedMs) * 1000))
+                let leftMs = min(policy.deadlineMs - elapsedMs, policy.silenceTimeoutMs - silentMs)
+                usleep(UInt32(max(0, min(sleepMs, leftMs)) * 1000))
                 backoffMs = min(backoffMs * 2, policy.backoffMaxMs)
             }
         }
+    }
+
+    /// Each address with the last error it gave, for messages (those not tried yet say so).
+    private func tried(_ lastErrors: [String?]) -> [String] {
+        addresses.indices.map { "\(addresses[$0]): \(lastErrors[$0] ?? "answered, or not tried")" }
     }
 }

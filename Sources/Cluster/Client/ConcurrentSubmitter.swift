@@ -36,6 +36,9 @@ public struct SubmitReport: Sendable {
     public var elapsedNs: UInt64 = 0
     public var attempts = 0
     public var existsOnRetry = 0
+    /// Requests with an attempt whose outcome was unknown (a lost connection or reply,
+    /// `unavailable`): only such requests can answer `exists` for their own records.
+    public var ambiguousRequests = 0
     public var failures: [String] = []
 
     public func count(kind: RecordKind, result: UInt8, requests: [SubmitRequest]) -> Int {
@@ -90,7 +93,7 @@ public final class ConcurrentSubmitter {
                         do {
                             let outcome = try client.submit(kind: request.kind, records: request.records)
                             state.finish(index, results: outcome.results, latencyNs: monotonicNowNs() - sentNs,
-                                         attempts: outcome.attempts, existsOnRetry: outcome.existsOnRetry, records: request.count, progress: progress)
+                                         attempts: outcome.attempts, existsOnRetry: outcome.existsOnRetry, ambiguous: outcome.ambiguous, records: request.count, progress: progress)
                         } catch {
                             state.fail(index, "\(error)")
                         }
@@ -116,6 +119,7 @@ private final class SharedState: @unchecked Sendable {
     private var latencies: [UInt64]
     private var attempts = 0
     private var existsOnRetry = 0
+    private var ambiguousRequests = 0
     private var failures: [String] = []
     private var recordsDone = 0
 
@@ -139,12 +143,13 @@ private final class SharedState: @unchecked Sendable {
         return next - 1
     }
 
-    func finish(_ index: Int, results: [UInt8], latencyNs: UInt64, attempts: Int, existsOnRetry: Int, records: Int, progress: ((Int) -> Void)?) {
+    func finish(_ index: Int, results: [UInt8], latencyNs: UInt64, attempts: Int, existsOnRetry: Int, ambiguous: Bool, records: Int, progress: ((Int) -> Void)?) {
         lock.lock()
         self.results[index] = results
         latencies[index] = latencyNs
         self.attempts += attempts
         self.existsOnRetry += existsOnRetry
+        if ambiguous { ambiguousRequests += 1 }
         recordsDone += records
         let done = recordsDone
         lock.unlock()
@@ -160,6 +165,6 @@ private final class SharedState: @unchecked Sendable {
     func report() -> SubmitReport {
         lock.lock()
         defer { lock.unlock() }
-        return SubmitReport(results: results, latenciesNs: latencies, attempts: attempts, existsOnRetry: existsOnRetry, failures: failures)
+        return SubmitReport(results: results, latenciesNs: latencies, attempts: attempts, existsOnRetry: existsOnRetry, ambiguousRequests: ambiguousRequests, failures: failures)
     }
 }
