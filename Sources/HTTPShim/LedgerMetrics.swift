@@ -31,27 +31,24 @@ public final class LedgerMetrics: @unchecked Sendable {
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
-        transfers = registry.makeCounter(name: "wallet_transfers_applied_total", help: "Transfers applied with result ok.")
-        accounts = registry.makeCounter(name: "wallet_accounts_created_total", help: "Accounts created with result ok.")
-        refused = registry.makeCounter(name: "wallet_records_refused_total", help: "Records the ledger refused (any result but ok and exists).")
-        batches = registry.makeCounter(name: "wallet_batches_total", help: "Batches made durable and applied.")
+        transfers = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "wallet_transfers_applied", unitName: "total", helpText: "Transfers applied with result ok."))
+        accounts = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "wallet_accounts_created", unitName: "total", helpText: "Accounts created with result ok."))
+        refused = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "wallet_records_refused", unitName: "total", helpText: "Records the ledger refused (any result but ok and exists)."))
+        batches = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "wallet_batches", unitName: "total", helpText: "Batches made durable and applied."))
         batchLatency = registry.makeDurationHistogram(
-            name: "wallet_batch_latency_seconds",
+            descriptor: MetricNameDescriptor(metricName: "wallet_batch_latency", unitName: "seconds", helpText: "From the first request of a batch taken by the writer to the batch durable (fsync) and applied."),
             buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
-            help: "From the first request of a batch taken by the writer to the batch durable (fsync) and applied.")
-        appliedOp = registry.makeGauge(name: "wallet_applied_op", help: "The last op applied (and visible to reads).")
-        commitOp = registry.makeGauge(name: "wallet_commit_op", help: "The last op known durable (committed; a single node commits what it syncs).")
-        snapshotAge = registry.makeGauge(name: "wallet_snapshot_age_seconds", help: "Seconds since the newest snapshot file was written (-1: none).")
+                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+        appliedOp = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_applied_op", unitName: "", helpText: "The last op applied (and visible to reads)."))
+        commitOp = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_commit_op", unitName: "", helpText: "The last op known durable (committed; a single node commits what it syncs)."))
+        snapshotAge = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_snapshot_age", unitName: "seconds", helpText: "Seconds since the newest snapshot file was written (-1: none)."))
         roles = Dictionary(uniqueKeysWithValues: ["leader", "follower", "candidate", "pre_candidate"].map {
-            ($0, registry.makeGauge(name: "wallet_replica_role", labels: [("role", $0)], help: "1 for the role this replica has now (a single node leads)."))
+            ($0, registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_replica_role", unitName: "", helpText: "1 for the role this replica has now (a single node leads)."), labels: [("role", $0)]))
         })
-        digestMismatches = registry.makeGauge(name: "wallet_digest_mismatches", help: "State digests that differed from a peer's at the same op (non-determinism).")
-        eventSubscribers = registry.makeGauge(name: "wallet_event_subscribers", help: "Open server-sent event streams.")
-        balanceHistoryEntries = registry.makeGauge(name: "wallet_balance_history_entries",
-                                                   help: "Balance-history entries held (at most balance_history_entries_max, 24 bytes each).")
-        balanceHistoryStartOp = registry.makeGauge(name: "wallet_balance_history_start_op",
-                                                   help: "The oldest op a past balance is read at without a replay (-1: no history kept).")
+        digestMismatches = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_digest_mismatches", unitName: "", helpText: "State digests that differed from a peer's at the same op (non-determinism)."))
+        eventSubscribers = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_event_subscribers", unitName: "", helpText: "Open server-sent event streams."))
+        balanceHistoryEntries = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_balance_history_entries", unitName: "", helpText: "Balance-history entries held (at most balance_history_entries_max, 24 bytes each)."))
+        balanceHistoryStartOp = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "wallet_balance_history_start_op", unitName: "", helpText: "The oldest op a past balance is read at without a replay (-1: no history kept)."))
         door = DoorCounters(registry: registry)
         inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "wallet_http_in_flight_requests", unitName: "",

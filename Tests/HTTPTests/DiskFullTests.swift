@@ -65,51 +65,42 @@ final class DiskFullTests: XCTestCase {
         XCTAssertGreaterThan(fill(filler), 0)
 
         // 16 connections write 1.00 each until the disk refuses (bounded: 60 s, 400,000 transfers).
-        let lock = NSLock()
-        var outcomes = Outcomes()
-        var stop = false
+        let state = Locked((outcomes: Outcomes(), stop: false))
         let port = server!.port
         let threads = (0..<16).map { worker in
             Thread {
                 guard let connection = try? RawHTTPConnection(port: port) else { return }
                 var index = 0
                 while index < 25_000 {
-                    lock.lock()
-                    let done = stop
-                    lock.unlock()
-                    if done { return }
+                    if state.with({ $0.stop }) { return }
                     index += 1
                     let id = 1_000_000 * (worker + 1) + index
                     let body = #"{"from_account":"1","to_account":"2","amount":"1.00","currency":"USD","transaction_id":"\#(id)"}"#
                     connection.send("POST /v1/wallet/balance_transfer HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                     guard let answer = connection.readAnswer() else { return }
-                    lock.lock()
-                    switch (answer.status, answer.json["type"] as? String) {
-                    case (201, _): outcomes.acknowledged.append(id)
-                    case (503, "urn:wallet:problem:storage-unavailable"?):
-                        outcomes.refused.append(id)
-                        outcomes.refusal = outcomes.refusal ?? answer
-                        stop = true
-                    case (503, "urn:wallet:problem:timeout"?): outcomes.timedOut.append(id)
-                    default: XCTFail("unexpected answer \(answer.status): \(answer.body)")
+                    state.with { shared in
+                        switch (answer.status, answer.json["type"] as? String) {
+                        case (201, _): shared.outcomes.acknowledged.append(id)
+                        case (503, "urn:wallet:problem:storage-unavailable"?):
+                            shared.outcomes.refused.append(id)
+                            shared.outcomes.refusal = shared.outcomes.refusal ?? answer
+                            shared.stop = true
+                        case (503, "urn:wallet:problem:timeout"?): shared.outcomes.timedOut.append(id)
+                        default: XCTFail("unexpected answer \(answer.status): \(answer.body)")
+                        }
                     }
-                    lock.unlock()
                 }
             }
         }
         let started = Date()
         threads.forEach { $0.start() }
         while Date().timeIntervalSince(started) < 60 {
-            lock.lock()
-            let done = stop
-            lock.unlock()
-            if done { break }
+            if state.with({ $0.stop }) { break }
             usleep(20_000)
         }
-        lock.lock()
-        stop = true
-        lock.unlock()
+        state.with { $0.stop = true }
         while threads.contains(where: { $0.isExecuting }) { usleep(10_000) }
+        let outcomes = state.with { $0.outcomes }
 
         let refusal = try XCTUnwrap(outcomes.refusal, "no write was refused in 60 s: \(outcomes.acknowledged.count) acknowledged")
         print("disk full after \(outcomes.acknowledged.count) acknowledged transfers: \(outcomes.refused.count) refused, \(outcomes.timedOut.count) timed out")

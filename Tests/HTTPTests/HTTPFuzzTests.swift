@@ -29,18 +29,17 @@ final class HTTPFuzzTests: XCTestCase {
 
         let fuzzer = HTTPFuzzer(seed: seed)
         let port = server!.port
-        let lock = NSLock()
-        var next = 0
-        var merged = FuzzReport()
+        let next = Locked(0)
+        let mergedReports = Locked(FuzzReport())
         let started = Date()
-        func more() -> Int? {
-            lock.lock()
-            defer { lock.unlock() }
-            let elapsed = Date().timeIntervalSince(started)
-            let wanted = next < casesMin || (seconds.map { elapsed < $0 } ?? false)
-            guard wanted, elapsed < hardLimitS else { return nil }
-            next += 1
-            return next - 1
+        @Sendable func more() -> Int? {
+            next.with { next in
+                let elapsed = Date().timeIntervalSince(started)
+                let wanted = next < casesMin || (seconds.map { elapsed < $0 } ?? false)
+                guard wanted, elapsed < hardLimitS else { return nil }
+                next += 1
+                return next - 1
+            }
         }
         let done = DispatchGroup()
         let workers = (0..<8).map { _ in
@@ -48,12 +47,12 @@ final class HTTPFuzzTests: XCTestCase {
                 defer { done.leave() }
                 var report = FuzzReport()
                 while let index = more() { runFuzzCase(fuzzer.fuzzCase(index), index: index, port: port, report: &report) }
-                lock.lock()
-                merged.cases += report.cases
-                merged.answered += report.answered
-                merged.statuses.merge(report.statuses, uniquingKeysWith: +)
-                merged.problems += report.problems
-                lock.unlock()
+                mergedReports.with { merged in
+                    merged.cases += report.cases
+                    merged.answered += report.answered
+                    merged.statuses.merge(report.statuses, uniquingKeysWith: +)
+                    merged.problems += report.problems
+                }
             }
         }
         for worker in workers {
@@ -62,6 +61,7 @@ final class HTTPFuzzTests: XCTestCase {
         }
         XCTAssertEqual(done.wait(timeout: .now() + hardLimitS + 30), .success, "the fuzzing client hung")
         let elapsed = Date().timeIntervalSince(started)
+        let merged = mergedReports.with { $0 }
         print("fuzz-http: seed \(seed): \(merged.cases) cases in \(String(format: "%.1f", elapsed)) s, \(merged.answered) answered; statuses \(merged.statuses.sorted { $0.key < $1.key })")
 
         XCTAssertGreaterThanOrEqual(merged.cases, casesMin)

@@ -282,7 +282,7 @@ final class SegmentLogTests: XCTestCase {
         let directory = TemporaryDirectory()
         try appendBatches(try openLog(directory), count: 2)
         // A crash right after creating segment 2, before its header was synced.
-        FileManager.default.createFile(atPath: segmentPath(directory, 2), contents: Data(count: SegmentLogTests.segmentSizeBytes))
+        _ = FileManager.default.createFile(atPath: segmentPath(directory, 2), contents: Data(count: SegmentLogTests.segmentSizeBytes))
         let log = try openLog(directory)
         XCTAssertEqual(log.lastOp, 2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: segmentPath(directory, 2)))

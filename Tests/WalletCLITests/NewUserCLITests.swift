@@ -12,13 +12,13 @@ final class NewUserCLITests: XCTestCase {
         let data = directory.path + "/missing/parents/data"  // format creates the parents
         try Wallet.ok(["format", "--data", data, "--cluster", "5"])
         let empty = directory.path + "/empty.csv"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         let refused = try Wallet.run(["ingest", "--data", data, empty])
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("empty.csv: the file is empty"), refused.stderr)
         XCTAssertFalse(refused.stderr.contains("mmap"), refused.stderr)
         let header = directory.path + "/header.csv"
-        FileManager.default.createFile(atPath: header, contents: Data("account_id,currency\n".utf8))
+        _ = FileManager.default.createFile(atPath: header, contents: Data("account_id,currency\n".utf8))
         let nothing = try Wallet.ok(["ingest", "--data", data, header]).stdout
         XCTAssertTrue(nothing.contains("nothing ingested: the files hold no records"), nothing)
         XCTAssertFalse(nothing.contains("ops"), nothing)
@@ -115,6 +115,28 @@ final class NewUserCLITests: XCTestCase {
         XCTAssertTrue(held.stderr.contains("open for writing by process \(serve.processIdentifier): "), held.stderr)
         XCTAssertTrue(held.stderr.contains("serve --data \(data)"), held.stderr)
         out.fileHandleForReading.readabilityHandler = nil
+    }
+
+    /// `make run`'s script with its port taken stops at serve's failure, exit 1, and runs nothing after.
+    func testTheRunScriptStopsWhenServeCannotListen() throws {
+        let directory = TemporaryDirectory()
+        let (listener, port) = try listenOnLoopback()
+        defer { close(listener) }
+        let script = Process()
+        script.executableURL = URL(fileURLWithPath: "/bin/bash")
+        script.arguments = [Wallet.repositoryRoot.appendingPathComponent("scripts/run-local.sh").path]
+        script.environment = ProcessInfo.processInfo.environment.merging(
+            ["WALLET": Wallet.executableURL.path, "DATA": directory.path + "/run-data", "HTTP_PORT": String(port)]) { $1 }
+        let out = Pipe()
+        script.standardOutput = out
+        script.standardError = out
+        try script.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        script.waitUntilExit()
+        XCTAssertEqual(script.terminationStatus, 1, printed)
+        XCTAssertTrue(printed.contains("cannot listen on 127.0.0.1:\(port)"), printed)
+        XCTAssertTrue(printed.contains("wallet serve did not start"), printed)
+        XCTAssertFalse(printed.contains("GET /v1/wallet/accounts/101"), printed)
     }
 
     /// A socket listening on 127.0.0.1 at a port the kernel picks.

@@ -59,7 +59,7 @@ public final class LocalCluster {
         let tlsArguments = tls.map { ["--tls-cert", $0.certificatePath, "--tls-key", $0.privateKeyPath, "--tls-ca", $0.caPath] } ?? []
         process.arguments = ["start", "--data", dataPath(replica), "--replica", String(replica), "--addresses", addressList] + tlsArguments + startArguments
         if !FileManager.default.fileExists(atPath: logPath(replica)) {
-            FileManager.default.createFile(atPath: logPath(replica), contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath(replica), contents: nil)
         }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(replica)))
         log.seekToEndOfFile()

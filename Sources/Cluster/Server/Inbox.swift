@@ -10,7 +10,7 @@ public struct ClientConnection: @unchecked Sendable {
     let channel: Channel
 
     func send(_ frame: ByteBuffer) {
-        channel.writeAndFlush(NIOAny(frame), promise: nil)
+        channel.writeAndFlush(frame, promise: nil)
     }
 }
 

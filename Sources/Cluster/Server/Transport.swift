@@ -380,7 +380,7 @@ final class PeerLink: @unchecked Sendable {
 
     func send(_ frame: ByteBuffer) {
         guard let channel = state.withLockedValue({ $0.channel }) else { return }
-        channel.writeAndFlush(NIOAny(frame), promise: nil)
+        channel.writeAndFlush(frame, promise: nil)
     }
 
     var isConnected: Bool { state.withLockedValue { $0.channel != nil } }
@@ -388,7 +388,7 @@ final class PeerLink: @unchecked Sendable {
     func sendAndWait(_ frame: ByteBuffer) -> Bool {
         guard let channel = state.withLockedValue({ $0.channel }) else { return false }
         do {
-            try channel.writeAndFlush(NIOAny(frame)).wait()
+            try channel.writeAndFlush(frame).wait()
             return true
         } catch {
             return false
