@@ -179,7 +179,9 @@ public final class Raft<Payload: Sendable> {
             for index in unstableFromIndex...log.lastIndex { ready.entriesToPersist.append((index, log.entry(at: index))) }
         }
         unstableFromIndex = log.lastIndex + 1
-        ready.messages = messages
+        for message in messages {
+            if Ready<Payload>.maySendBeforePersist(message.body) { ready.messages.append(message) } else { ready.messagesAfterPersist.append(message) }
+        }
         messages = []
         if appliedIndex < commitIndex {
             for index in (appliedIndex + 1)...commitIndex { ready.committedEntries.append((index, log.entry(at: index))) }

@@ -105,22 +105,30 @@ public struct ReadState: Equatable, Sendable {
 
 /// Everything the shell must do after a step or tick, in this order:
 ///
-/// 1. install `snapshot` (if set: durably, as the state after its index, dropping the stored log
+/// 1. send `messages` (they may go before anything below is durable: a leader's appends and
+///    snapshots, and pre-votes, promise nothing about the sender's own disk);
+/// 2. install `snapshot` (if set: durably, as the state after its index, dropping the stored log
 ///    unless it keeps the log after the index), truncate the log after `truncateAfterIndex` (if
 ///    set), then append `entriesToPersist`, and persist `hardState` (if set) — durably (fsync)
-///    before step 2;
-/// 2. send `messages`;
-/// 3. apply `committedEntries` in order;
-/// 4. call `advance(_:)` with this `Ready`, and only then step or tick the core again.
+///    before step 3;
+/// 3. send `messagesAfterPersist` (votes, vote requests, acknowledgements: each is a promise
+///    about what this replica holds durably);
+/// 4. apply `committedEntries` in order;
+/// 5. call `advance(_:)` with this `Ready`, and only then step or tick the core again.
 ///
-/// Sending only after persisting is what makes a vote or an acknowledgement a promise.
+/// The split is the core's, as in etcd-raft: a leader writes its own entries in parallel with
+/// its followers (Raft thesis 10.2.1) and counts them toward a commit only once they are durable
+/// (`advance` with their `entriesToPersist`), while a message that promises durability waits.
 public struct Ready<Payload: Sendable>: Sendable {
     public var snapshot: SnapshotToInstall?
     public var hardState: HardState?
     public var truncateAfterIndex: UInt64?
     /// `(index, entry)` in increasing index order, contiguous.
     public var entriesToPersist: [(index: UInt64, entry: Entry<Payload>)] = []
+    /// Messages that may be sent at once, before this `Ready` is durable.
     public var messages: [Message<Payload>] = []
+    /// Messages to send only once this `Ready`'s hard state and entries are durable.
+    public var messagesAfterPersist: [Message<Payload>] = []
     public var committedEntries: [(index: UInt64, entry: Entry<Payload>)] = []
     public var readStates: [ReadState] = []
 
@@ -134,6 +142,18 @@ public struct Ready<Payload: Sendable>: Sendable {
 
     public var isEmpty: Bool {
         snapshot == nil && hardState == nil && truncateAfterIndex == nil && entriesToPersist.isEmpty && messages.isEmpty
-            && committedEntries.isEmpty && readStates.isEmpty
+            && messagesAfterPersist.isEmpty && committedEntries.isEmpty && readStates.isEmpty
+    }
+
+    /// Both message lists, in the order they are sent (for tests that deliver by hand).
+    public var allMessages: [Message<Payload>] { messages + messagesAfterPersist }
+
+    /// Whether `body` may be sent before the sender's own `Ready` is durable: it promises
+    /// nothing about the sender's disk (a leader's appends and snapshots, a pre-vote).
+    public static func maySendBeforePersist(_ body: MessageBody<Payload>) -> Bool {
+        switch body {
+        case .appendEntries, .installSnapshot, .preVote: return true
+        case .preVoteResponse, .requestVote, .requestVoteResponse, .appendEntriesResponse: return false
+        }
     }
 }

@@ -56,7 +56,7 @@ final class SnapshotCluster {
                 disks[id].entries.append(entry)
             }
             if let hardState = ready.hardState { disks[id].hardState = hardState }
-            queue.append(contentsOf: ready.messages)
+            queue.append(contentsOf: ready.allMessages)
             for (index, entry) in ready.committedEntries {
                 XCTAssertEqual(Int(index), states[id].count + 1, "applied in order, once")
                 states[id].append(entry.payload)
@@ -158,8 +158,8 @@ final class InstallSnapshotTests: XCTestCase {
         XCTAssertEqual(follower.lastIndex, 12)
         XCTAssertEqual(follower.commitIndex, 10)
         XCTAssertTrue(ready.committedEntries.isEmpty, "entries in the snapshot are not applied again")
-        guard case .appendEntriesResponse(true, 10, _, _)? = ready.messages.first?.body else {
-            return XCTFail("answered with match index 10: \(ready.messages)")
+        guard case .appendEntriesResponse(true, 10, _, _)? = ready.allMessages.first?.body else {
+            return XCTFail("answered with match index 10: \(ready.allMessages)")
         }
         follower.advance(ready)
 

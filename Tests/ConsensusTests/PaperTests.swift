@@ -25,7 +25,7 @@ final class ManualCluster {
             let ready = raft.ready()
             if let truncate = ready.truncateAfterIndex { disks[id].removeLast(disks[id].count - Int(truncate)) }
             for (_, entry) in ready.entriesToPersist { disks[id].append(entry) }
-            queue.append(contentsOf: ready.messages)
+            queue.append(contentsOf: ready.allMessages)
             raft.advance(ready)
         }
     }
@@ -120,7 +120,7 @@ final class PaperTests: XCTestCase {
         voter.step(Message(from: 1, to: 2, term: 2, body: .requestVote(lastIndex: 1, lastTerm: 1)))
         let ready = voter.ready()
         XCTAssertEqual(ready.hardState, HardState(term: 2, votedFor: 0))
-        let grants = ready.messages.compactMap { message -> Bool? in
+        let grants = ready.allMessages.compactMap { message -> Bool? in
             if case .requestVoteResponse(let granted) = message.body { return granted }
             return nil
         }
@@ -131,7 +131,7 @@ final class PaperTests: XCTestCase {
         let cluster = ManualCluster(logs: [[1, 1], [1, 2]], terms: [2, 2])
         let voter = cluster.replicas[1]
         voter.step(Message(from: 0, to: 1, term: 3, body: .requestVote(lastIndex: 2, lastTerm: 1)))
-        guard case .requestVoteResponse(let granted) = voter.ready().messages.first?.body else { return XCTFail() }
+        guard case .requestVoteResponse(let granted) = voter.ready().allMessages.first?.body else { return XCTFail() }
         XCTAssertFalse(granted)
     }
 
@@ -166,7 +166,7 @@ final class PaperTests: XCTestCase {
                 let ready = raft.ready()
                 released += ready.readStates
                 for (_, entry) in ready.entriesToPersist { cluster.disks[message.to].append(entry) }
-                cluster.queue += ready.messages
+                cluster.queue += ready.allMessages
                 raft.advance(ready)
             }
         }
@@ -182,10 +182,10 @@ final class PaperTests: XCTestCase {
         let damaged = Raft<String>(id: 0, config: config, seed: 1, noopPayload: "noop", hardState: floor,
                                    entries: (1...4).map { _ in Entry(term: 2, payload: "x") })
         damaged.step(Message(from: 2, to: 0, term: 3, body: .requestVote(lastIndex: 6, lastTerm: 2)))
-        guard case .requestVoteResponse(let granted) = damaged.ready().messages.first?.body else { return XCTFail() }
+        guard case .requestVoteResponse(let granted) = damaged.ready().allMessages.first?.body else { return XCTFail() }
         XCTAssertFalse(granted, "a candidate below the floor could lack entries this replica helped commit")
         for _ in 0..<100 { damaged.tick() }
         XCTAssertEqual(damaged.role, .follower)
-        XCTAssertTrue(damaged.ready().messages.isEmpty, "below its floor it waits to be repaired")
+        XCTAssertTrue(damaged.ready().allMessages.isEmpty, "below its floor it waits to be repaired")
     }
 }

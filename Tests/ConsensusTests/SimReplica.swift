@@ -100,8 +100,10 @@ final class SimReplica {
         restarts += 1
     }
 
-    /// Carries out one `Ready`. With `crashAfterEntries` set, the process dies after persisting
-    /// that many of the new entries: the rest of the cycle never happens.
+    /// Carries out one `Ready` after its `messages` were sent (the simulator sends them first, as
+    /// the shell does: they promise nothing about this disk). Returns `messagesAfterPersist`, or
+    /// nil when it crashed. With `crashAfterEntries` set, the process dies after persisting that
+    /// many of the new entries: the rest of the cycle never happens.
     /// `snapshots` are the states at committed indexes (the same on every replica, which the
     /// checkers verify): what a leader's snapshot message would carry.
     func process(_ ready: Ready<SimBatch>, snapshots: [UInt64: SimSnapshot], crashAfterEntries: Int? = nil,
@@ -140,7 +142,7 @@ final class SimReplica {
         if let hardState = ready.hardState { disk.hardState = hardState }
         for (index, entry) in ready.committedEntries { apply(index: index, batch: entry.payload) }
         raft.advance(ready)
-        return ready.messages
+        return ready.messagesAfterPersist
     }
 
     /// Takes a snapshot of the applied state and drops the log before it, once the interval is

@@ -33,6 +33,10 @@ struct SimulationOptions {
     var crashDuringInstallProbability = 0.15
     /// The command that replays this run, printed with any failure.
     var replayCommand = ""
+    /// A planted shell bug, for the test that shows the checkers catch it: acknowledgements and
+    /// votes (`messagesAfterPersist`) are sent before the Ready is durable, so a crash in the
+    /// middle of persisting takes back what they promised.
+    var plantAcknowledgeBeforePersist = false
 }
 
 final class Simulator {
@@ -189,6 +193,11 @@ final class Simulator {
         while replica.isUp && replica.raft.hasReady {
             let ready = replica.raft.ready()
             let lastIndexBefore = replica.disk.lastIndex
+            // What may go before the Ready is durable goes first: a crash below does not take it back.
+            for message in ready.messages { network.send(message, now: tick, random: &random) }
+            if options.plantAcknowledgeBeforePersist {
+                for message in ready.messagesAfterPersist { network.send(message, now: tick, random: &random) }
+            }
             // A crash while installing a leader's snapshot: before or after it became durable.
             if faultsEnabled, ready.snapshot != nil, random.unit() < options.crashDuringInstallProbability {
                 _ = replica.process(ready, snapshots: snapshots, crashAfterEntries: 0, installBeforeCrash: random.below(2) == 0)
@@ -203,7 +212,8 @@ final class Simulator {
                 statistics.crashes += 1
                 return
             }
-            guard let messages = replica.process(ready, snapshots: snapshots) else { return }
+            guard var messages = replica.process(ready, snapshots: snapshots) else { return }
+            if options.plantAcknowledgeBeforePersist { messages = [] }  // sent above already
             if let installed = ready.snapshot {
                 statistics.installs += 1
                 try checkInstalled(replica, at: installed.index)

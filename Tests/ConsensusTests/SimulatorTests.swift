@@ -45,6 +45,26 @@ final class SimulatorTests: XCTestCase {
         XCTAssertGreaterThan(totals.crashesDuringInstall, 0)
     }
 
+    /// The checkers bite: with a shell bug planted (acknowledge before persisting), seeds fail.
+    /// `SIM_PLANT_SEEDS=N` searches N seeds and prints which fail; the test runs a few known ones.
+    func testAnAcknowledgementBeforePersistingIsCaught() {
+        var options = SimulationOptions()
+        options.plantAcknowledgeBeforePersist = true
+        let searched = ProcessInfo.processInfo.environment["SIM_PLANT_SEEDS"].flatMap(Int.init)
+        let planted: [UInt64] = searched.map { (1...UInt64($0)).map { $0 } } ?? SimulatorTests.seedsThatCatchThePlantedBug
+        var caught: [UInt64] = []
+        for seed in planted {
+            do { try Simulator(seed: seed, options: options).run() } catch { caught.append(seed) }
+        }
+        print("simulator with acknowledgements before persisting: \(caught.count) of \(planted.count) seeds caught it: \(caught)")
+        XCTAssertFalse(caught.isEmpty, "no seed caught an acknowledgement sent before its entries were durable")
+        // The same seeds pass without the bug: what failed was the planted ordering.
+        for seed in caught.prefix(3) { XCTAssertNoThrow(try Simulator(seed: seed, options: SimulationOptions()).run(), "seed \(seed)") }
+    }
+
+    /// Seeds whose runs fail with the planted bug (found with `SIM_PLANT_SEEDS=300`).
+    static let seedsThatCatchThePlantedBug: [UInt64] = [27, 75, 84]
+
     func testClusterOfFiveSurvivesFaults() {
         var options = SimulationOptions()
         options.replicaCount = 5

@@ -635,17 +635,21 @@ public final class ReplicaServer: @unchecked Sendable {
     /// Carries out `ready`; returns what to `advance` the core with (without the entries still
     /// waiting for a background fsync).
     private func carryOut(_ ready: Ready<LogEntryPayload>) throws -> Ready<LogEntryPayload> {
-        // A leader appends, sends, and fsyncs in the background (Raft thesis §10.2.1): the core
-        // counts the leader's own entries only once `.synced` reports them durable, so its disk
-        // and its followers' work in parallel, and this thread keeps taking acknowledgements.
-        // Anything else (a vote, a term change, a truncation, a follower's acknowledgement)
-        // waits for every earlier write and its own to be durable before it is sent.
+        // The core splits the messages (`Ready`): `messages` may go before this Ready is durable,
+        // `messagesAfterPersist` only after. A leader with nothing else to wait for appends,
+        // sends, and fsyncs in the background (Raft thesis §10.2.1): the core counts its own
+        // entries only once `.synced` reports them durable, so its disk and its followers' work in
+        // parallel, and this thread keeps taking acknowledgements. Anything else (a vote, a term
+        // change, a truncation, a follower's acknowledgement) waits for every earlier write and
+        // its own to be durable before it is sent.
         let background = raft.role == .leader && ready.hardState == nil && ready.truncateAfterIndex == nil && ready.snapshot == nil
+            && ready.messagesAfterPersist.isEmpty
         if !background { try finishBackgroundSyncs() }
         // 0. A leader's snapshot replaces the state (and the log, unless its suffix is kept).
         if let snapshot = ready.snapshot { try install(snapshot) }
-        // 1. Durable before anything is sent: the hard state first (a log must never hold a
-        //    term its hard state has not reached), then the truncation and the new entries.
+        // 1. The hard state first (a log must never hold a term its hard state has not reached),
+        //    then the truncation and the new entries. Entries are written (not yet synced) before
+        //    anything is sent, because appends are framed from the log's own bytes.
         if let hardState = ready.hardState, hardState != persistedHardState {
             try RaftStateRecord(term: hardState.term, votedFor: hardState.votedFor, votingFloorIndex: hardState.votingFloorIndex,
                                 votingFloorTerm: hardState.votingFloorTerm).write(directory: directory.path)
@@ -658,16 +662,17 @@ public final class ReplicaServer: @unchecked Sendable {
             }
         }
         for (index, entry) in ready.entriesToPersist { try persist(index: index, entry: entry) }
-        // 2. Send.
+        // 2. What may go before the fsync.
+        send(ready.messages)
         var toAdvance = ready
         if background {
-            send(ready.messages)
             entriesAwaitingSync += ready.entriesToPersist
             toAdvance.entriesToPersist = []
             startBackgroundSyncIfIdle()
         } else {
+            // 3. Durable, then the promises.
             try log.sync()
-            send(ready.messages)
+            send(ready.messagesAfterPersist)
         }
 
         // 3. Apply, and answer the clients whose batches these were.
