@@ -295,9 +295,7 @@ public final class LedgerWriter: @unchecked Sendable {
             }
         }
         let op = log.lastOp + 1
-        let timestampNs = max(clock.nowNs(), log.lastRecordTimestampNs + 1)
-        let sealed = buffer.seal(clusterId: log.clusterId, term: LocalNode.term, op: op, timestampNs: timestampNs,
-                                 previousHeaderHash: log.lastHeaderHash, rulesVersion: Ledger.rulesVersion, durableOp: log.durableOp)
+        let sealed = try log.sealNext(buffer, clusterId: log.clusterId, term: LocalNode.term, nowNs: clock.nowNs(), durableOp: log.durableOp, op: op)
         let stored = try log.append(sealed)
         try log.sync()
         ledger.apply(stored, results: results)

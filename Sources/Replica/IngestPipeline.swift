@@ -140,10 +140,7 @@ final class IngestPipeline {
                 if let failure { throw failure }
             }
             let segmentsBefore = log.segmentCount
-            let timestampNs = max(clock.nowNs(), log.lastRecordTimestampNs + 1)
-            let sealed = buffer.seal(
-                clusterId: log.clusterId, term: term, op: log.lastOp + 1, timestampNs: timestampNs,
-                previousHeaderHash: log.lastHeaderHash, rulesVersion: Ledger.rulesVersion, durableOp: log.durableOp)
+            let sealed = try log.sealNext(buffer, clusterId: log.clusterId, term: term, nowNs: clock.nowNs(), durableOp: log.durableOp)
             let stored = try log.append(sealed)
             sealedNs.append(monotonicNowNs())
             if log.segmentCount != segmentsBefore && log.lastOp > 1 {

@@ -2,6 +2,7 @@
 import Cluster
 import Foundation
 import LedgerCore
+import TestSupport
 import XCTest
 
 enum WalletBinary {
@@ -24,6 +25,8 @@ enum WalletBinary {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let watchdog = Watchdog(pid: process.processIdentifier, seconds: Watchdog.childRunSMax)
+        defer { watchdog.finished() }
         // Both pipes read to the end before waiting, so a chatty child never blocks on a full pipe.
         let errBox = StderrBox()
         let errDone = DispatchSemaphore(value: 0)

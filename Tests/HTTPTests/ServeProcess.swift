@@ -100,6 +100,8 @@ func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32,
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
+    let watchdog = Watchdog(pid: process.processIdentifier, seconds: Watchdog.childRunSMax)
+    defer { watchdog.finished() }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))

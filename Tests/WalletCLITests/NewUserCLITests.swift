@@ -131,6 +131,8 @@ final class NewUserCLITests: XCTestCase {
         script.standardOutput = out
         script.standardError = out
         try script.run()
+        let watchdog = Watchdog(pid: script.processIdentifier, seconds: Watchdog.childRunSMax)
+        defer { watchdog.finished() }
         let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         script.waitUntilExit()
         XCTAssertEqual(script.terminationStatus, 1, printed)

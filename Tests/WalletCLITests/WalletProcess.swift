@@ -1,5 +1,6 @@
 // Runs the built `wallet` executable as a real process and captures what it prints.
 import Foundation
+import TestSupport
 import XCTest
 
 struct ProcessOutput {
@@ -35,6 +36,8 @@ enum Wallet {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let watchdog = Watchdog(pid: process.processIdentifier, seconds: Watchdog.childRunSMax)
+        defer { watchdog.finished() }
         // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
         let errCollector = Collector()
         let errDone = DispatchSemaphore(value: 0)

@@ -80,7 +80,7 @@ public final class LocalCluster {
     public func kill(_ replica: Int) {
         guard let process = processes[replica] else { return }
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        LocalCluster.waitForExit(process)
         processes[replica] = nil
         try? logs[replica]?.close()
         logs[replica] = nil
@@ -96,7 +96,7 @@ public final class LocalCluster {
             guard let process = processes[replica] else { continue }
             while process.isRunning && Date() < deadline { usleep(10_000) }
             if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            LocalCluster.waitForExit(process)
             processes[replica] = nil
             try? logs[replica]?.close()
             logs[replica] = nil
@@ -152,7 +152,26 @@ public final class LocalCluster {
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        // `format` and its kind: seconds at most; a hung one is killed rather than waited for.
+        let deadline = Date(timeIntervalSinceNow: LocalCluster.commandTimeoutS)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        waitForExit(process)
+        return process.isRunning ? -1 : process.terminationStatus
+    }
+
+    /// `command_timeout_s`: how long a one-shot command of the local cluster may run.
+    static let commandTimeoutS = 120.0
+    /// `exit_wait_s_max`: how long a SIGKILLed process is waited for.
+    static let exitWaitSMax = 30.0
+
+    /// Waits for a process that was sent SIGKILL, bounded: a wait that never returned (seen once
+    /// under load, a replica crashing at exit) would hang its caller for ever.
+    static func waitForExit(_ process: Process) {
+        let deadline = Date(timeIntervalSinceNow: exitWaitSMax)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            FileHandle.standardError.write(Data("LocalCluster: process \(process.processIdentifier) still runs \(Int(exitWaitSMax)) s after SIGKILL; not waiting longer\n".utf8))
+        }
     }
 }

@@ -82,12 +82,20 @@ final class Compactor: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Ends the thread and waits for it: what it is doing (a batch, a snapshot) is finished
+    /// first. The replica's log and state must outlive it: at exit, a compactor still applying a
+    /// batch from the log's mapping read unmapped memory (a crash on SIGTERM, found under load).
     func stop() {
         condition.lock()
         closed = true
         condition.signal()
         condition.unlock()
+        if thread != nil { finished.wait() }
+        thread = nil
     }
+
+    /// Signalled once `run` has returned.
+    private let finished = DispatchSemaphore(value: 0)
 
     /// The newest snapshot this replica wrote or started from: its op and state digest.
     var latest: (op: UInt64, digest: Hash256)? {
@@ -100,7 +108,10 @@ final class Compactor: @unchecked Sendable {
         // Behind the replica thread and the applier: a snapshot may take longer, a heartbeat may not.
         _ = wallet_lower_thread_priority(Compactor.niceIncrement)
         let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Limits.batchRecordsMax)
-        defer { results.deallocate() }
+        defer {
+            results.deallocate()
+            finished.signal()
+        }
         var transfersSinceSnapshot = 0
         var isFollowing = true
         while true {

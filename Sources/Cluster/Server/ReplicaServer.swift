@@ -191,6 +191,10 @@ public final class ReplicaServer: @unchecked Sendable {
         try transport.start()
         compactor?.start()
         defer {
+            // In order, before the log and the state go away with the process: the leader's
+            // background fsync is finished (what it appended is durable), the compactor's thread
+            // ends (it reads batches from the log's mapping), then the connections close.
+            try? finishBackgroundSyncs()
             compactor?.stop()
             transport.shutdown()
         }
@@ -710,10 +714,7 @@ public final class ReplicaServer: @unchecked Sendable {
         let view: BatchView
         switch payload.content {
         case .unsealed(let buffer):
-            let timestampNs = max(clock.nowNs(), log.lastRecordTimestampNs + 1)
-            view = buffer.seal(clusterId: clusterId, term: entry.term, op: index, timestampNs: timestampNs,
-                               previousHeaderHash: log.lastHeaderHash, rulesVersion: Ledger.rulesVersion,
-                               durableOp: min(raft.commitIndex, index - 1))
+            view = try log.sealNext(buffer, clusterId: clusterId, term: entry.term, nowNs: clock.nowNs(), durableOp: min(raft.commitIndex, index - 1), op: index)
         case .received(let batch):
             let header = batch.view.header
             precondition(header.op == index && header.term == entry.term, "received batch does not match its entry")
